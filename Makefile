@@ -1,0 +1,42 @@
+# kubeward build, test and benchmark targets. `make help` lists them.
+GO        ?= go
+BIN       ?= bin/kubeward
+PKGS      ?= ./...
+GOBIN     ?= $(shell $(GO) env GOPATH)/bin
+# Packages whose concurrency is worth the race detector's cost in every run.
+RACE_PKGS ?= ./internal/bus/... ./internal/cve/ingest/...
+
+.PHONY: help build run test test-deps test-race bench fuzz lint tools clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build bin/kubeward
+	$(GO) build -trimpath -o $(BIN) ./cmd/kubeward
+
+run: build ## run `kubeward serve` on the embedded default (SQLite + in-process bus, 127.0.0.1:8080)
+	./$(BIN) serve
+
+test-deps: ## install what the tests need (PostgreSQL server binaries)
+	./scripts/test-deps.sh
+
+test: test-deps ## run the whole test suite (unit, contract, integration, end to end)
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 40m $(PKGS)
+	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
+
+bench: test-deps ## run the benchmarks recorded in the README
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+
+lint: tools ## golangci-lint, gosec, gitleaks
+	$(GOBIN)/golangci-lint run ./...
+	$(GOBIN)/gosec -quiet -exclude-generated ./...
+	$(GOBIN)/gitleaks dir . --no-banner
+
+tools: ## install the linters with go install
+	$(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@latest
+	$(GO) install github.com/securego/gosec/v2/cmd/gosec@latest
+	$(GO) install github.com/zricethezav/gitleaks/v8@latest
+
+clean:
+	rm -rf bin

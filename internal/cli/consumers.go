@@ -1,0 +1,34 @@
+package cli
+
+import (
+	"context"
+
+	"github.com/kubeward/kubeward/internal/bus"
+	"github.com/kubeward/kubeward/internal/cve/ingest"
+	"github.com/kubeward/kubeward/internal/deadletter"
+	"github.com/kubeward/kubeward/internal/store"
+	"github.com/kubeward/kubeward/internal/workers"
+)
+
+func newWorkerSet(ctx context.Context, app *App) (*workers.Set, context.Context) {
+	return workers.New(ctx, app.Logger)
+}
+
+// startConsumers starts the bus consumers that write to the store: the CVE
+// ingest consumer and the dead-letter recorder. With enabled false the set
+// is empty (the api role consumes nothing).
+func startConsumers(ctx context.Context, app *App, st store.Store, b bus.Bus, enabled bool) (*workers.Set, context.Context) {
+	if !enabled {
+		return workers.New(ctx, app.Logger)
+	}
+	return startConsumerSet(ctx, app, st, b, &ingest.Consumer{Store: st, Logger: app.Logger})
+}
+
+// startConsumerSet runs consumer c and the dead-letter recorder.
+func startConsumerSet(ctx context.Context, app *App, st store.Store, b bus.Bus, c *ingest.Consumer) (*workers.Set, context.Context) {
+	set, wctx := workers.New(ctx, app.Logger)
+	set.Go(wctx, "cve-ingest", func(ctx context.Context) error { return c.Run(ctx, b) })
+	r := &deadletter.Recorder{Store: st}
+	set.Go(wctx, "dead-letter-recorder", func(ctx context.Context) error { return r.Run(ctx, b, ingest.Topic) })
+	return set, wctx
+}

@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kubeward/kubeward/internal/api"
+	"github.com/kubeward/kubeward/internal/bus"
+	"github.com/kubeward/kubeward/internal/server"
+)
+
+func init() { register(newServeCmd) }
+
+// Roles `kubeward serve --role` accepts.
+const (
+	roleAll    = "all"
+	roleAPI    = "api"
+	roleIngest = "ingest"
+)
+
+type serveOptions struct {
+	listen       string
+	role         string
+	drainTimeout time.Duration
+	grace        time.Duration
+	feed         feedFlags
+}
+
+func newServeCmd(app *App) *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run kubeward: API, consumers and feed followers (all-in-one by default)",
+		Long: `Run kubeward as a long-lived service.
+
+With no flags it runs every role in one process on the embedded default:
+a SQLite file under the user's data directory, the in-process bus and the
+API on 127.0.0.1:8080. --role splits the work for fleets:
+
+  all     API + consumers + feed followers (default)
+  api     the API and probes only (stateless, scale horizontally)
+  ingest  bus consumers (a Kafka consumer group) and feed followers
+
+On SIGINT/SIGTERM it stops taking work, drains the bus (waits up to
+--drain-timeout for consumers to handle and commit what was published),
+then exits.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return runServe(ctx, app, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the HTTP listener (API, /healthz, /readyz, /metrics)")
+	f.StringVar(&o.role, "role", roleAll, "what this process runs: all, api or ingest")
+	f.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long shutdown waits for consumers to catch up")
+	f.DurationVar(&o.grace, "shutdown-grace", 10*time.Second, "how long shutdown waits for in-flight HTTP requests")
+	o.feed.bind(f)
+	return cmd
+}
+
+func runServe(ctx context.Context, app *App, o serveOptions) error {
+	switch o.role {
+	case roleAll, roleAPI, roleIngest:
+	default:
+		return fmt.Errorf("--role %q: want all, api or ingest", o.role)
+	}
+	log := app.Logger.With("role", o.role)
+	st, err := app.OpenStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	b, err := app.OpenBus(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+
+	srv := server.New(o.listen, log)
+	srv.AddCheck(server.Check{Name: "store", Check: st.Ping})
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+
+	// Consumers run on their own context: at shutdown they keep going
+	// until the bus is drained.
+	consumers, cctx := startConsumers(context.WithoutCancel(ctx), app, st, b, o.role != roleAPI)
+	// Producers stop with the signal.
+	producers, pctx := newWorkerSet(ctx, app)
+	if o.role != roleAPI {
+		if err := o.feed.start(pctx, producers, app, st, b); err != nil {
+			consumers.Stop()
+			return err
+		}
+	}
+	if o.role != roleIngest {
+		a := &api.Server{Store: st, Logger: log}
+		srv.Handle("/api/v1/", a.Handler())
+	}
+	log.Info("kubeward serving", "db", st.Backend(), "bus", app.Bus)
+
+	srvCtx, srvStop := context.WithCancel(ctx)
+	defer srvStop()
+	go func() {
+		select {
+		case <-consumers.Failed():
+		case <-producers.Failed():
+		case <-srvCtx.Done():
+		}
+		srvStop()
+	}()
+	serveErr := srv.Serve(srvCtx, o.grace)
+
+	// Shutdown: producers first, then drain, then consumers.
+	perr := producers.Stop()
+	if d, ok := b.(bus.Drainer); ok && o.role != roleAPI {
+		dctx, cancel := context.WithTimeout(cctx, o.drainTimeout)
+		if err := d.WaitIdle(dctx); err != nil {
+			log.Warn("bus not drained before shutdown; unhandled messages stay uncommitted and are redelivered on the next start (Kafka) or lost (in-process bus)", "err", err)
+		} else {
+			log.Info("bus drained")
+		}
+		cancel()
+	}
+	cerr := consumers.Stop()
+	if err := errors.Join(serveErr, perr, cerr); err != nil {
+		return err
+	}
+	log.Info("kubeward stopped")
+	return nil
+}
