@@ -22,11 +22,7 @@ func TestControlPlaneServesAPI(t *testing.T) {
 	if got.UID == "" {
 		t.Fatalf("namespace has no UID: the apiserver did not persist it")
 	}
-	v, err := c.Client.Discovery().ServerVersion()
-	if err != nil {
+	if _, err := c.Client.Discovery().ServerVersion(); err != nil {
 		t.Fatalf("server version: %v", err)
-	}
-	if want := "v" + KubernetesVersion; v.GitVersion != want && v.GitVersion[:len(want)] != want {
-		t.Logf("server reports %s (assets built from module version %s)", v.GitVersion, want)
 	}
 }
