@@ -12,6 +12,8 @@ import (
 
 	"github.com/kubeward/kubeward/internal/api"
 	"github.com/kubeward/kubeward/internal/bus"
+	"github.com/kubeward/kubeward/internal/detect"
+	"github.com/kubeward/kubeward/internal/detect/httpingest"
 	"github.com/kubeward/kubeward/internal/server"
 )
 
@@ -19,9 +21,10 @@ func init() { register(newServeCmd) }
 
 // Roles `kubeward serve --role` accepts.
 const (
-	roleAll    = "all"
-	roleAPI    = "api"
-	roleIngest = "ingest"
+	roleAll      = "all"
+	roleAPI      = "api"
+	roleIngest   = "ingest"
+	roleDetector = "detector"
 )
 
 type serveOptions struct {
@@ -30,6 +33,7 @@ type serveOptions struct {
 	drainTimeout time.Duration
 	grace        time.Duration
 	feed         feedFlags
+	detectRules  []string
 }
 
 func newServeCmd(app *App) *cobra.Command {
@@ -43,9 +47,12 @@ With no flags it runs every role in one process on the embedded default:
 a SQLite file under the user's data directory, the in-process bus and the
 API on 127.0.0.1:8080. --role splits the work for fleets:
 
-  all     API + consumers + feed followers (default)
-  api     the API and probes only (stateless, scale horizontally)
-  ingest  bus consumers (a Kafka consumer group) and feed followers
+  all       API + consumers + feed followers + detection endpoints (default)
+  api       the API and probes only (stateless, scale horizontally)
+  ingest    bus consumers (a Kafka consumer group) and feed followers
+  detector  the detection endpoints only (stateless): POST /k8s-audit takes
+            the apiserver's audit webhook backend, POST /falco takes Falco's
+            http_output; detections are published on the bus
 
 On SIGINT/SIGTERM it stops taking work, drains the bus (waits up to
 --drain-timeout for consumers to handle and commit what was published),
@@ -59,7 +66,8 @@ then exits.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the HTTP listener (API, /healthz, /readyz, /metrics)")
-	f.StringVar(&o.role, "role", roleAll, "what this process runs: all, api or ingest")
+	f.StringVar(&o.role, "role", roleAll, "what this process runs: all, api, ingest or detector")
+	f.StringArrayVar(&o.detectRules, "detect-rules", nil, "Falco rules file for the detection endpoints (repeatable; e.g. the upstream k8s_audit_rules.yaml); kubeward's Tetragon rules are always loaded")
 	f.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long shutdown waits for consumers to catch up")
 	f.DurationVar(&o.grace, "shutdown-grace", 10*time.Second, "how long shutdown waits for in-flight HTTP requests")
 	o.feed.bind(f)
@@ -68,23 +76,35 @@ then exits.`,
 
 func runServe(ctx context.Context, app *App, o serveOptions) error {
 	switch o.role {
-	case roleAll, roleAPI, roleIngest:
+	case roleAll, roleAPI, roleIngest, roleDetector:
 	default:
-		return fmt.Errorf("--role %q: want all, api or ingest", o.role)
+		return fmt.Errorf("--role %q: want all, api, ingest or detector", o.role)
 	}
 	log := app.Logger.With("role", o.role)
-	st, err := app.OpenStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	b, err := app.OpenBus(ctx)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-
 	srv := server.New(o.listen, log)
+	if o.role == roleAll || o.role == roleDetector {
+		if err := mountDetection(app, srv, b, o.detectRules); err != nil {
+			return err
+		}
+	}
+	if o.role == roleDetector {
+		if err := srv.Listen(); err != nil {
+			return err
+		}
+		log.Info("kubeward serving", "bus", app.Bus)
+		return srv.Serve(ctx, o.grace)
+	}
+
+	st, err := app.OpenStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	srv.AddCheck(server.Check{Name: "store", Check: st.Ping})
 	if err := srv.Listen(); err != nil {
 		return err
@@ -135,5 +155,19 @@ func runServe(ctx context.Context, app *App, o serveOptions) error {
 		return err
 	}
 	log.Info("kubeward stopped")
+	return nil
+}
+
+// mountDetection serves the audit webhook backend at /k8s-audit and Falco's
+// http_output at /falco, publishing detections on the bus.
+func mountDetection(app *App, srv *server.Server, b bus.Publisher, files []string) error {
+	rf := ruleFlags{files: files, builtin: true, minPriority: "debug"}
+	engine, err := rf.engine(app)
+	if err != nil {
+		return fmt.Errorf("detection rules: %w", err)
+	}
+	p := &detect.Pipeline{Engine: engine, Publisher: b}
+	srv.Handle("POST /k8s-audit", httpingest.NewAuditWebhook(p, app.Logger))
+	srv.Handle("POST /falco", httpingest.NewFalcoReceiver(p, app.Logger))
 	return nil
 }
