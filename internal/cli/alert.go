@@ -26,16 +26,15 @@ func newAlertCmd(app *App) *cobra.Command {
 func newAlertTestCmd(app *App) *cobra.Command {
 	var path, receiver string
 	cmd := &cobra.Command{
-		Use:   "test --config FILE --receiver NAME",
+		Use:   "test --alert-config FILE --receiver NAME",
 		Short: "Send a test notification to every integration of a receiver",
 		Long: "Loads the alert routing configuration FILE and sends one test alert\n" +
 			"(KubewardTestNotification, severity info) to every integration of the\n" +
-			"receiver, without retries. Exit code 0 when all accepted it, 2 otherwise.\n" +
-			"This command's --config names the alert configuration, not kubeward's settings file.",
+			"receiver, without retries. Exit code 0 when all accepted it, 2 otherwise.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if path == "" || receiver == "" {
-				return errors.New("alert test: --config and --receiver are required")
+				return errors.New("alert test: --alert-config and --receiver are required")
 			}
 			cfg, err := alertconfig.LoadFile(path)
 			if err != nil {
