@@ -6,7 +6,7 @@ GOBIN     ?= $(shell $(GO) env GOPATH)/bin
 # Packages whose concurrency is worth the race detector's cost in every run.
 RACE_PKGS ?= ./internal/bus/... ./internal/cve/ingest/...
 
-.PHONY: help build run test test-deps test-race bench fuzz lint tools clean
+.PHONY: help build run test test-deps test-race bench bench-pipeline fuzz lint tools clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -40,3 +40,6 @@ tools: ## install the linters with go install
 
 clean:
 	rm -rf bin
+
+bench-pipeline: ## end-to-end CVE pipeline benchmark (records/s, peak RSS) for SQLite and Kafka+PostgreSQL
+	./scripts/bench-pipeline.sh

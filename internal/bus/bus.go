@@ -118,7 +118,8 @@ type Bus interface {
 	Publisher
 	// Consume runs h over the group's share of the topics until ctx is
 	// cancelled or an unrecoverable error occurs. On cancellation it
-	// finishes the batch in hand, commits what was handled and returns nil.
+	// finishes the batch in hand, commits what was handled and returns nil;
+	// when the bus is closed under it, it returns ErrClosed.
 	Consume(ctx context.Context, opts ConsumeOptions, h Handler) error
 	// Close releases the bus; pending publishes are flushed first.
 	Close() error
@@ -171,6 +172,35 @@ func Permanent(err error) error {
 func IsPermanent(err error) bool {
 	var p permanentError
 	return errors.As(err, &p)
+}
+
+// ErrClosed is returned by Publish, Consume and WaitIdle once the bus has
+// been closed.
+var ErrClosed = errors.New("bus: closed")
+
+// Drainer is implemented by buses that can tell when their consumers have
+// caught up. It is used for graceful shutdown and by tests and benchmarks
+// that must know ingestion finished.
+type Drainer interface {
+	// WaitIdle returns nil once every consumer group that is consuming
+	// through this bus when it is called (or that starts while it waits)
+	// has handled and committed every message published to its topics
+	// before the call. It returns ctx.Err() if ctx ends first and ErrClosed
+	// if the bus is closed. Messages that handlers publish in turn are not
+	// covered: call WaitIdle again to drain a pipeline of several stages.
+	WaitIdle(ctx context.Context) error
+}
+
+// GroupDeclarer is implemented by buses that can be told which consumer
+// groups a process runs before their consumers start (Consume is usually
+// started in goroutines, so it may join late). A declared group counts as
+// consuming its topics from then on: WaitIdle (see Drainer) waits for it
+// even before its first consumer joined, and a bus that keeps messages only
+// for the groups it knows of (the in-process bus) keeps them for it.
+// Declare the groups, then start consumers and producers.
+type GroupDeclarer interface {
+	// DeclareGroup records that group consumes topics.
+	DeclareGroup(group string, topics ...string) error
 }
 
 // DeadLetterTopic returns the dead-letter topic of topic.

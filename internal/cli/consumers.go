@@ -24,9 +24,21 @@ func startConsumers(ctx context.Context, app *App, st store.Store, b bus.Bus, en
 	return startConsumerSet(ctx, app, st, b, &ingest.Consumer{Store: st, Logger: app.Logger})
 }
 
-// startConsumerSet runs consumer c and the dead-letter recorder.
+// startConsumerSet runs consumer c and the dead-letter recorder. Their
+// groups are declared first, so a drain that follows counts them even
+// before their goroutines have joined.
 func startConsumerSet(ctx context.Context, app *App, st store.Store, b bus.Bus, c *ingest.Consumer) (*workers.Set, context.Context) {
 	set, wctx := workers.New(ctx, app.Logger)
+	if d, ok := b.(bus.GroupDeclarer); ok {
+		for group, topics := range map[string][]string{
+			ingest.Group:     {ingest.Topic},
+			deadletter.Group: {bus.DeadLetterTopic(ingest.Topic)},
+		} {
+			if err := d.DeclareGroup(group, topics...); err != nil {
+				app.Logger.Warn("declaring consumer group failed; a drain may not wait for it", "group", group, "err", err)
+			}
+		}
+	}
 	set.Go(wctx, "cve-ingest", func(ctx context.Context) error { return c.Run(ctx, b) })
 	r := &deadletter.Recorder{Store: st}
 	set.Go(wctx, "dead-letter-recorder", func(ctx context.Context) error { return r.Run(ctx, b, ingest.Topic) })

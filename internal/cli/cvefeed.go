@@ -113,11 +113,11 @@ type ingestSummary struct {
 // the bus lives in this process, then waits until they handled everything.
 // With Kafka, publishing is enough: the ingest role's consumer group stores
 // the records.
-func withInProcessConsumers(ctx context.Context, app *App, st store.Store, b bus.Bus, publish func(context.Context) (feed.Summary, error)) (ingestSummary, error) {
+func withInProcessConsumers(ctx context.Context, app *App, st store.Store, b bus.Bus, consume bool, publish func(context.Context) (feed.Summary, error)) (ingestSummary, error) {
 	start := time.Now()
 	var c *ingest.Consumer
 	var set *workers.Set
-	if app.InProcess() {
+	if consume || app.InProcess() {
 		c = &ingest.Consumer{Store: st, Logger: app.Logger}
 		set, _ = startConsumerSet(ctx, app, st, b, c)
 	}
@@ -138,7 +138,7 @@ func withInProcessConsumers(ctx context.Context, app *App, st store.Store, b bus
 	return out, errors.Join(perr, derr)
 }
 
-func printIngestSummary(app *App, verb string, s ingestSummary, asJSON bool) error {
+func printIngestSummary(app *App, verb string, s ingestSummary, consumed, asJSON bool) error {
 	if asJSON {
 		return writeJSONOut(app.Out, s)
 	}
@@ -146,7 +146,7 @@ func printIngestSummary(app *App, verb string, s ingestSummary, asJSON bool) err
 	if s.Seconds > 0 {
 		rate = float64(s.Records) / s.Seconds
 	}
-	if app.InProcess() {
+	if consumed {
 		fmt.Fprintf(app.Out, "%s %d records from %d inputs in %.1fs (%.0f records/s): %d written, %d unchanged, %d dead-lettered (%d refused by the reader), %d non-record files skipped\n",
 			verb, s.Records, len(s.Assets), s.Seconds, rate, s.Written, s.Unchanged, s.DeadLettered+int64(s.Rejected), s.Rejected, s.Skipped)
 		return nil
@@ -171,6 +171,8 @@ unparseable are dead-lettered with their reason; the rest goes on.`,
 		Args: cobra.MinimumNArgs(1),
 	}
 	out := newOutputFlag(cmd.Flags(), "text", "text", "json")
+	var consume bool
+	cmd.Flags().BoolVar(&consume, "consume", false, "also run the store consumers in this process when the bus is Kafka (they always run with the in-process bus)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		ctx := cmd.Context()
 		st, err := app.OpenStore(ctx)
@@ -184,11 +186,11 @@ unparseable are dead-lettered with their reason; the rest goes on.`,
 		}
 		defer b.Close()
 		pd := newProgress(app.Err)
-		sum, err := withInProcessConsumers(ctx, app, st, b, func(ctx context.Context) (feed.Summary, error) {
+		sum, err := withInProcessConsumers(ctx, app, st, b, consume, func(ctx context.Context) (feed.Summary, error) {
 			return feed.Ingest(ctx, b, args, feed.IngestOptions{Logger: app.Logger, Progress: pd.updateFunc()})
 		})
 		pd.finish()
-		if perr := printIngestSummary(app, "ingested", sum, out.value == "json"); perr != nil {
+		if perr := printIngestSummary(app, "ingested", sum, consume || app.InProcess(), out.value == "json"); perr != nil {
 			return perr
 		}
 		return err
@@ -208,6 +210,8 @@ store, so every run continues where the last one stopped).`,
 	}
 	ff.bind(cmd.Flags())
 	out := newOutputFlag(cmd.Flags(), "text", "text", "json")
+	var consume bool
+	cmd.Flags().BoolVar(&consume, "consume", false, "also run the store consumers in this process when the bus is Kafka (they always run with the in-process bus)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		if ff.url == "" {
@@ -230,9 +234,9 @@ store, so every run continues where the last one stopped).`,
 		if err != nil {
 			return err
 		}
-		sum, err := withInProcessConsumers(ctx, app, st, b, p.Sync)
+		sum, err := withInProcessConsumers(ctx, app, st, b, consume, p.Sync)
 		pd.finish()
-		if perr := printIngestSummary(app, "synced", sum, out.value == "json"); perr != nil {
+		if perr := printIngestSummary(app, "synced", sum, consume || app.InProcess(), out.value == "json"); perr != nil {
 			return perr
 		}
 		return err

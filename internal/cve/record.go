@@ -43,6 +43,15 @@ type Record struct {
 
 	// Raw is the record's original JSON.
 	Raw json.RawMessage `json:"-"`
+
+	// Published is when the feed published this version of the record:
+	// the time of the release asset it came in. It is zero when unknown
+	// (an import of loose files). The store orders versions by
+	// (Published, DateUpdated) when both sides know Published, and by
+	// DateUpdated alone otherwise: the feed is authoritative, and it does
+	// republish records with an unchanged or even earlier dateUpdated
+	// (29 records of the vulnrichment history move dateUpdated backwards).
+	Published time.Time `json:"-"`
 }
 
 // Description is a text in one language.

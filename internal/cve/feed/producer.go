@@ -67,7 +67,8 @@ type Config struct {
 	// BaseURL is the releases API root (default DefaultBaseURL) or a local
 	// directory of asset files (a plain path or a file:// URL).
 	BaseURL string
-	// Token is an optional bearer token sent to the API host only.
+	// Token is an optional bearer token (raises GitHub's API rate limit).
+	// It is sent to the API host only, never to asset download hosts.
 	Token string
 	// UserAgent identifies kubeward to the feed (default "kubeward-cve-feed").
 	UserAgent string
@@ -77,9 +78,9 @@ type Config struct {
 	// RequestTimeout bounds one API request (default 60s); DownloadTimeout
 	// bounds one asset download (default 30m).
 	RequestTimeout, DownloadTimeout time.Duration
-	// Retries is how often a failed request is retried (default 4),
-	// waiting Backoff, doubled per attempt up to MaxBackoff (defaults 1s
-	// and 30s).
+	// Retries is how often a failed request (network error, 429, 5xx) is
+	// retried (default 4; negative: never), waiting Backoff, doubled per
+	// attempt up to MaxBackoff (defaults 1s and 30s).
 	Retries             int
 	Backoff, MaxBackoff time.Duration
 	// PerPage and MaxPages bound the release listing (defaults 100 and 50).
@@ -96,7 +97,8 @@ type Config struct {
 	ApplyEveryDelta bool
 	// Archive bounds what is read from an asset.
 	Archive archive.Options
-	// Progress, when set, is called as records are published.
+	// Progress, when set, is called as records are published, from one
+	// goroutine at a time.
 	Progress func(Progress)
 	// Logger receives the producer's logs (default slog.Default()).
 	Logger *slog.Logger
@@ -327,7 +329,7 @@ func (p *Producer) apply(ctx context.Context, a Asset, index, count int) (assetS
 		return assetStats{}, err
 	}
 	defer cleanup()
-	return p.rp.publishFile(ctx, path, a.Name, index, count)
+	return p.rp.publishFile(ctx, path, a.Name, a.Time, index, count)
 }
 
 // Run syncs now and then every interval until ctx is cancelled; it returns
@@ -383,7 +385,13 @@ func Ingest(ctx context.Context, pub bus.Publisher, paths []string, opts IngestO
 	rp := &recordPublisher{pub: pub, batchSize: opts.BatchSize, archive: opts.Archive, progress: opts.Progress, log: opts.Logger}
 	var sum Summary
 	for i, p := range paths {
-		st, err := rp.publishFile(ctx, p, filepath.Base(p), i+1, len(paths))
+		// A release asset keeps its publication time even when imported
+		// by hand, so replays of old assets stay no-ops.
+		var published time.Time
+		if a, ok := ParseAssetName(filepath.Base(p)); ok {
+			published = a.Time
+		}
+		st, err := rp.publishFile(ctx, p, filepath.Base(p), published, i+1, len(paths))
 		sum.Records += st.records
 		sum.Rejected += st.rejected
 		sum.Skipped += st.skipped

@@ -3,11 +3,13 @@ package feed
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path"
 	"regexp"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -25,6 +27,11 @@ const (
 	HeaderAsset = "kubeward-cve-asset"
 	// HeaderEntry is the record's path inside the asset.
 	HeaderEntry = "kubeward-cve-entry"
+	// HeaderPublished is the RFC 3339 time the asset was published (its
+	// release time), when known. The store orders versions of a record by
+	// it before dateUpdated: the feed is authoritative and does republish
+	// records with an unchanged or earlier dateUpdated.
+	HeaderPublished = "kubeward-published"
 )
 
 // DefaultBatchSize is how many messages go into one Publish call.
@@ -84,7 +91,7 @@ type recordPublisher struct {
 // publishFile publishes every record of the file at p (any format the
 // archive package reads) and returns once the bus acknowledged all of them.
 // Entries the archive refuses go to the dead-letter topic.
-func (rp *recordPublisher) publishFile(ctx context.Context, p, assetName string, index, count int) (assetStats, error) {
+func (rp *recordPublisher) publishFile(ctx context.Context, p, assetName string, published time.Time, index, count int) (assetStats, error) {
 	var st assetStats
 	g, gctx := errgroup.WithContext(ctx)
 	batches := make(chan []bus.Message, 2)
@@ -127,7 +134,7 @@ func (rp *recordPublisher) publishFile(ctx context.Context, p, assetName string,
 			return nil
 		}
 		err := archive.Walk(gctx, p, rp.archive, func(e archive.Entry) error {
-			if m, ok := rp.message(e, assetName, &st); ok {
+			if m, ok := rp.message(e, assetName, published, &st); ok {
 				batch = append(batch, m)
 				if len(batch) >= rp.batchSize {
 					return flush()
@@ -142,6 +149,27 @@ func (rp *recordPublisher) publishFile(ctx context.Context, p, assetName string,
 		return flush()
 	})
 	if err := g.Wait(); err != nil {
+		if reason := archive.Reason(err); reason != "other" && ctx.Err() == nil {
+			// The archive as a whole was refused (bomb, corrupt, too
+			// large): leave a dead letter naming it, so the refusal is
+			// visible where refused records are.
+			rejectedTotal.WithLabelValues(reason).Inc()
+			dl := bus.Message{
+				Topic: bus.DeadLetterTopic(Topic),
+				Key:   assetName,
+				Headers: map[string]string{
+					bus.HeaderDLQReason: reason + ": " + err.Error(),
+					bus.HeaderDLQTopic:  Topic,
+					bus.HeaderDLQTime:   time.Now().UTC().Format(time.RFC3339Nano),
+					HeaderAsset:         assetName,
+				},
+			}
+			if perr := rp.pub.Publish(ctx, dl); perr != nil {
+				err = errors.Join(err, fmt.Errorf("cve feed: dead-lettering refused archive %s: %w", assetName, perr))
+			} else {
+				st.rejected++
+			}
+		}
 		return st, err
 	}
 	rp.report(Progress{Asset: assetName, Index: index, Count: count, Records: st.records, Rejected: st.rejected, Done: true})
@@ -151,7 +179,7 @@ func (rp *recordPublisher) publishFile(ctx context.Context, p, assetName string,
 // message turns an entry into a record or dead-letter message; ok is false
 // for entries that are not CVE records. It runs on the walking goroutine
 // only, so it may update st.skipped.
-func (rp *recordPublisher) message(e archive.Entry, assetName string, st *assetStats) (bus.Message, bool) {
+func (rp *recordPublisher) message(e archive.Entry, assetName string, published time.Time, st *assetStats) (bus.Message, bool) {
 	if e.Err != nil {
 		reason := archive.Reason(e.Err)
 		rejectedTotal.WithLabelValues(reason).Inc()
@@ -166,6 +194,7 @@ func (rp *recordPublisher) message(e archive.Entry, assetName string, st *assetS
 			Headers: map[string]string{
 				bus.HeaderDLQReason: reason + ": " + e.Err.Error(),
 				bus.HeaderDLQTopic:  Topic,
+				bus.HeaderDLQTime:   time.Now().UTC().Format(time.RFC3339Nano),
 				HeaderAsset:         assetName,
 				HeaderEntry:         e.Name,
 			},
@@ -177,12 +206,11 @@ func (rp *recordPublisher) message(e archive.Entry, assetName string, st *assetS
 		rp.log.Debug("cve feed: skipping JSON file that is not a CVE record", "asset", assetName, "entry", e.Name)
 		return bus.Message{}, false
 	}
-	return bus.Message{
-		Topic:   Topic,
-		Key:     id,
-		Value:   e.Data,
-		Headers: map[string]string{HeaderAsset: assetName, HeaderEntry: e.Name},
-	}, true
+	h := map[string]string{HeaderAsset: assetName, HeaderEntry: e.Name}
+	if !published.IsZero() {
+		h[HeaderPublished] = published.UTC().Format(time.RFC3339Nano)
+	}
+	return bus.Message{Topic: Topic, Key: id, Value: e.Data, Headers: h}, true
 }
 
 func (rp *recordPublisher) report(p Progress) {

@@ -108,6 +108,15 @@ func newGitHubSource(base *url.URL, cfg Config, log *slog.Logger) *githubSource 
 
 func (g *githubSource) list(ctx context.Context, pos *Position) ([]Asset, error) {
 	var out []Asset
+	// Releases come newest first. Paging stops at the first delta at or
+	// before the cutoff: the position, or on a first run the newest
+	// baseline's time (the midnight release also lists the previous day's
+	// end-of-day delta), so every delta past the cutoff has been listed.
+	var cutoff time.Time
+	haveCutoff := pos != nil
+	if pos != nil {
+		cutoff = pos.AssetTime
+	}
 	for page := 1; page <= g.cfg.MaxPages; page++ {
 		u := *g.base
 		u.Path = strings.TrimSuffix(u.Path, "/") + "/releases"
@@ -132,10 +141,10 @@ func (g *githubSource) list(ctx context.Context, pos *Position) ([]Asset, error)
 				}
 				a.URL, a.Size = ra.BrowserDownloadURL, ra.Size
 				out = append(out, a)
-				// Releases come newest first: once an asset at or before the
-				// position (or, on a first run, a baseline) is listed,
-				// everything needed is on this page or an earlier one.
-				if pos != nil && !a.Time.After(pos.AssetTime) || pos == nil && a.Kind == Baseline {
+				if !haveCutoff && a.Kind == Baseline {
+					cutoff, haveCutoff = a.Time, true
+				}
+				if haveCutoff && a.Kind == Delta && !a.Time.After(cutoff) {
 					done = true
 				}
 			}

@@ -13,17 +13,19 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/kubeward/kubeward/internal/bus"
 	"github.com/kubeward/kubeward/internal/cve"
+	"github.com/kubeward/kubeward/internal/cve/feed"
 	"github.com/kubeward/kubeward/internal/store"
 )
 
 // Topic carries one raw CVE JSON record per message, keyed by CVE ID.
-const Topic = "cve.records"
+const Topic = feed.Topic
 
 // Group is the consumer group of the CVE ingest consumers.
 const Group = "kubeward-cve-ingest"
@@ -96,6 +98,15 @@ func (c *Consumer) Handle(ctx context.Context, batch []bus.Message) error {
 			rejectedTotal.WithLabelValues(reason(err)).Inc()
 			rejected = append(rejected, bus.Rejected{Index: i, Err: err})
 			continue
+		}
+		if ts := batch[i].Headers[feed.HeaderPublished]; ts != "" {
+			t, perr := time.Parse(time.RFC3339Nano, ts)
+			if perr != nil {
+				rejectedTotal.WithLabelValues("bad_header").Inc()
+				rejected = append(rejected, bus.Rejected{Index: i, Err: fmt.Errorf("header %s %q is not an RFC 3339 time: %w", feed.HeaderPublished, ts, perr)})
+				continue
+			}
+			r.rec.Published = t.UTC()
 		}
 		recs = append(recs, r.rec)
 	}
