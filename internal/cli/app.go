@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -27,6 +28,9 @@ type App struct {
 	DB string
 	// Bus is the bus URL (inproc or kafka://host:port[,host:port]).
 	Bus string
+
+	cpuProfile string
+	stopProfile func()
 }
 
 func (a *App) bindFlags(root *cobra.Command) {
@@ -36,6 +40,36 @@ func (a *App) bindFlags(root *cobra.Command) {
 	pf.StringVar(&a.Bus, "bus", "inproc", "event bus: inproc or kafka://host:port[,host:port]")
 	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	pf.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
+	pf.StringVar(&a.cpuProfile, "cpu-profile", "", "write a CPU profile of the command to this file (for performance work)")
+	_ = pf.MarkHidden("cpu-profile")
+}
+
+// startProfile starts the CPU profile named by --cpu-profile.
+func (a *App) startProfile() error {
+	if a.cpuProfile == "" {
+		return nil
+	}
+	f, err := os.Create(a.cpuProfile)
+	if err != nil {
+		return fmt.Errorf("--cpu-profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("--cpu-profile: %w", err)
+	}
+	a.stopProfile = func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+	return nil
+}
+
+// finish stops what load started.
+func (a *App) finish() {
+	if a.stopProfile != nil {
+		a.stopProfile()
+		a.stopProfile = nil
+	}
 }
 
 // load resolves flags from the environment and the config file, then sets
@@ -72,10 +106,12 @@ func (a *App) load(cmd *cobra.Command) error {
 	default:
 		return fmt.Errorf("--log-format %q: want text or json", a.logFormat)
 	}
+	// Libraries that log through slog.Default follow the same settings.
+	slog.SetDefault(a.Logger)
 	for _, k := range unknown {
 		a.Logger.Debug("config file key is not a flag of this command", "key", k, "command", cmd.CommandPath())
 	}
-	return nil
+	return a.startProfile()
 }
 
 // defaultDBURL is a SQLite file under the user's data directory

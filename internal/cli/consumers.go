@@ -21,7 +21,16 @@ func startConsumers(ctx context.Context, app *App, st store.Store, b bus.Bus, en
 	if !enabled {
 		return workers.New(ctx, app.Logger)
 	}
-	return startConsumerSet(ctx, app, st, b, &ingest.Consumer{Store: st, Logger: app.Logger})
+	return startConsumerSet(ctx, app, st, b, newIngestConsumer(app, st))
+}
+
+// newIngestConsumer returns the CVE consumer tuned for the store backend.
+func newIngestConsumer(app *App, st store.Store) *ingest.Consumer {
+	c := &ingest.Consumer{Store: st, Logger: app.Logger}
+	if st.Backend() == "postgres" {
+		c.Writers = 2
+	}
+	return c
 }
 
 // startConsumerSet runs consumer c and the dead-letter recorder. Their

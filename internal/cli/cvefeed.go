@@ -118,7 +118,7 @@ func withInProcessConsumers(ctx context.Context, app *App, st store.Store, b bus
 	var c *ingest.Consumer
 	var set *workers.Set
 	if consume || app.InProcess() {
-		c = &ingest.Consumer{Store: st, Logger: app.Logger}
+		c = newIngestConsumer(app, st)
 		set, _ = startConsumerSet(ctx, app, st, b, c)
 	}
 	sum, perr := publish(ctx)

@@ -38,6 +38,11 @@ func register(f commandFactory) { factories = append(factories, f) }
 
 // NewRoot builds the root command writing to out and errOut.
 func NewRoot(out, errOut io.Writer) *cobra.Command {
+	root, _ := newRoot(out, errOut)
+	return root
+}
+
+func newRoot(out, errOut io.Writer) (*cobra.Command, *App) {
 	app := &App{Out: out, Err: errOut}
 	root := &cobra.Command{
 		Use:           "kubeward",
@@ -57,14 +62,15 @@ func NewRoot(out, errOut io.Writer) *cobra.Command {
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name() < cmds[j].Name() })
 	root.AddCommand(cmds...)
-	return root
+	return root, app
 }
 
 // Execute runs the command line args and returns the process exit code.
 func Execute(ctx context.Context, args []string, out, errOut io.Writer) int {
-	root := NewRoot(out, errOut)
+	root, app := newRoot(out, errOut)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	app.finish()
 	switch {
 	case err == nil:
 		return ExitOK

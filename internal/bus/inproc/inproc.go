@@ -41,7 +41,7 @@ import (
 // Defaults of Options.
 const (
 	DefaultPartitions  = 8
-	DefaultMaxBacklog  = 10000
+	DefaultMaxBacklog  = 2000
 	DefaultMaxRetained = 100000
 )
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"runtime"
 	"sync"
@@ -52,6 +53,11 @@ type Consumer struct {
 	Logger *slog.Logger
 	// Workers parse records in parallel (default GOMAXPROCS).
 	Workers int
+	// Writers splits each batch by CVE ID into this many store
+	// transactions run concurrently (default 1). Worth 2 or more on
+	// PostgreSQL, where transactions on disjoint IDs run in parallel;
+	// SQLite serializes writers anyway.
+	Writers int
 
 	written, skipped, rejected atomic.Int64
 }
@@ -111,7 +117,7 @@ func (c *Consumer) Handle(ctx context.Context, batch []bus.Message) error {
 		recs = append(recs, r.rec)
 	}
 	if len(recs) > 0 {
-		res, err := c.Store.UpsertCVEs(ctx, recs)
+		res, err := c.store(ctx, recs)
 		if err != nil {
 			return fmt.Errorf("store %d CVE records: %w", len(recs), err)
 		}
@@ -128,6 +134,44 @@ func (c *Consumer) Handle(ctx context.Context, batch []bus.Message) error {
 		}
 	}
 	return bus.Reject(rejected...)
+}
+
+// store writes recs, split by ID over c.Writers concurrent transactions.
+// Every version of one ID lands in the same transaction, so the store still
+// sees them together; a failure fails the batch, which is redelivered (the
+// parts already written are skipped as not newer on the retry).
+func (c *Consumer) store(ctx context.Context, recs []*cve.Record) (store.UpsertResult, error) {
+	n := min(max(c.Writers, 1), len(recs))
+	if n == 1 {
+		return c.Store.UpsertCVEs(ctx, recs)
+	}
+	parts := make([][]*cve.Record, n)
+	for _, r := range recs {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(r.ID))
+		i := int(h.Sum32() % uint32(n))
+		parts[i] = append(parts[i], r)
+	}
+	results := make([]store.UpsertResult, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		if len(part) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = c.Store.UpsertCVEs(ctx, part)
+		}()
+	}
+	wg.Wait()
+	var total store.UpsertResult
+	for _, r := range results {
+		total.Written += r.Written
+		total.Skipped += r.Skipped
+	}
+	return total, errors.Join(errs...)
 }
 
 func (c *Consumer) parseAll(batch []bus.Message) []parsed {
