@@ -24,7 +24,8 @@ const (
 	roleAll      = "all"
 	roleAPI      = "api"
 	roleIngest   = "ingest"
-	roleDetector = "detector"
+	roleDetector  = "detector"
+	roleAdmission = "admission"
 )
 
 type serveOptions struct {
@@ -34,6 +35,7 @@ type serveOptions struct {
 	grace        time.Duration
 	feed         feedFlags
 	detectRules  []string
+	admission    admissionFlags
 }
 
 func newServeCmd(app *App) *cobra.Command {
@@ -53,6 +55,8 @@ API on 127.0.0.1:8080. --role splits the work for fleets:
   detector  the detection endpoints only (stateless): POST /k8s-audit takes
             the apiserver's audit webhook backend, POST /falco takes Falco's
             http_output; detections are published on the bus
+  admission the validating admission webhook only (stateless, TLS on
+            --admission-listen, default :8443); violations go on the bus
 
 On SIGINT/SIGTERM it stops taking work, drains the bus (waits up to
 --drain-timeout for consumers to handle and commit what was published),
@@ -71,14 +75,18 @@ then exits.`,
 	f.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long shutdown waits for consumers to catch up")
 	f.DurationVar(&o.grace, "shutdown-grace", 10*time.Second, "how long shutdown waits for in-flight HTTP requests")
 	o.feed.bind(f)
+	o.admission.bind(f)
 	return cmd
 }
 
 func runServe(ctx context.Context, app *App, o serveOptions) error {
 	switch o.role {
-	case roleAll, roleAPI, roleIngest, roleDetector:
+	case roleAll, roleAPI, roleIngest, roleDetector, roleAdmission:
 	default:
-		return fmt.Errorf("--role %q: want all, api, ingest or detector", o.role)
+		return fmt.Errorf("--role %q: want all, api, ingest, detector or admission", o.role)
+	}
+	if o.role == roleAdmission && o.admission.listen == "" {
+		o.admission.listen = ":8443"
 	}
 	log := app.Logger.With("role", o.role)
 	b, err := app.OpenBus(ctx)
@@ -92,12 +100,8 @@ func runServe(ctx context.Context, app *App, o serveOptions) error {
 			return err
 		}
 	}
-	if o.role == roleDetector {
-		if err := srv.Listen(); err != nil {
-			return err
-		}
-		log.Info("kubeward serving", "bus", app.Bus)
-		return srv.Serve(ctx, o.grace)
+	if o.role == roleDetector || o.role == roleAdmission {
+		return serveStateless(ctx, app, o, srv, b)
 	}
 
 	st, err := app.OpenStore(ctx)
@@ -115,6 +119,12 @@ func runServe(ctx context.Context, app *App, o serveOptions) error {
 	consumers, cctx := startConsumers(context.WithoutCancel(ctx), app, st, b, o.role != roleAPI)
 	// Producers stop with the signal.
 	producers, pctx := newWorkerSet(ctx, app)
+	if o.role == roleAll {
+		if err := o.admission.start(pctx, producers, app, b); err != nil {
+			consumers.Stop()
+			return err
+		}
+	}
 	if o.role != roleAPI {
 		if err := o.feed.start(pctx, producers, app, st, b); err != nil {
 			consumers.Stop()
@@ -170,4 +180,23 @@ func mountDetection(app *App, srv *server.Server, b bus.Publisher, files []strin
 	srv.Handle("POST /k8s-audit", httpingest.NewAuditWebhook(p, app.Logger))
 	srv.Handle("POST /falco", httpingest.NewFalcoReceiver(p, app.Logger))
 	return nil
+}
+
+// serveStateless runs a role that keeps no state: the detection endpoints
+// or the admission webhook, publishing to the bus.
+func serveStateless(ctx context.Context, app *App, o serveOptions, srv *server.Server, b bus.Bus) error {
+	set, wctx := newWorkerSet(ctx, app)
+	if o.role == roleAdmission {
+		if err := o.admission.start(wctx, set, app, b); err != nil {
+			set.Stop()
+			return err
+		}
+	}
+	if err := srv.Listen(); err != nil {
+		set.Stop()
+		return err
+	}
+	app.Logger.Info("kubeward serving", "role", o.role, "bus", app.Bus)
+	serveErr := srv.Serve(ctx, o.grace)
+	return errors.Join(serveErr, set.Stop())
 }
