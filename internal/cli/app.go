@@ -29,7 +29,7 @@ type App struct {
 	// Bus is the bus URL (inproc or kafka://host:port[,host:port]).
 	Bus string
 
-	cpuProfile string
+	cpuProfile  string
 	stopProfile func()
 }
 

@@ -21,9 +21,9 @@ func init() { register(newServeCmd) }
 
 // Roles `kubeward serve --role` accepts.
 const (
-	roleAll      = "all"
-	roleAPI      = "api"
-	roleIngest   = "ingest"
+	roleAll       = "all"
+	roleAPI       = "api"
+	roleIngest    = "ingest"
 	roleDetector  = "detector"
 	roleAdmission = "admission"
 )
