@@ -57,23 +57,18 @@ func (f *flowExtractFlags) config() flow.Config {
 // flushes it.
 func (f *flowExtractFlags) runExtract(ctx context.Context, app *App, paths []string, ex *flow.Extractor) error {
 	var total flow.FrameStats
-	add := func(st flow.FrameStats) {
-		total.Flow += st.Flow
-		total.Skipped += st.Skipped
-		total.Malformed += st.Malformed
-	}
 	if f.iface != "" {
 		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		st, err := capture.Live(ctx, f.iface, ex)
-		add(st)
+		total.Merge(st)
 		if err != nil {
 			return err
 		}
 	} else {
 		for _, p := range paths {
 			st, err := capture.ReadFile(ctx, p, ex)
-			add(st)
+			total.Merge(st)
 			if err != nil {
 				return err
 			}

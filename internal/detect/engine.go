@@ -89,6 +89,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	rs, err := rules.Load(cfg.Rules...)
 	if err != nil {
+		ruleLoadFailures.WithLabelValues(StageLoad).Inc()
 		return nil, fmt.Errorf("loading rules: %w", err)
 	}
 	env := rules.Env[*event.Event]{Sources: map[string]*condition.Table[*event.Event]{}}
@@ -98,8 +99,10 @@ func New(cfg Config) (*Engine, error) {
 	}
 	compiled, err := rules.Compile(rs, env)
 	if err != nil {
+		ruleLoadFailures.WithLabelValues(StageCompile).Inc()
 		return nil, fmt.Errorf("compiling rules: %w", err)
 	}
+	ruleWarnings.Add(float64(len(compiled.Warnings)))
 	e := &Engine{sources: map[string]*sourceRules{}, hostname: cfg.Hostname, warnings: compiled.Warnings}
 	for _, s := range cfg.Sources {
 		slots := compiled.Slots[s.Name]

@@ -5,6 +5,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
+// Stages of kubeward_detect_rule_load_failures_total.
+const (
+	StageLoad    = "load"
+	StageCompile = "compile"
+)
+
 // Reasons for malformed events, the label of
 // kubeward_detect_malformed_events_total.
 const (
@@ -35,6 +41,14 @@ var (
 		Help:    "Time to evaluate one event against all rules of its source.",
 		Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10),
 	}, []string{"source"})
+	ruleLoadFailures = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubeward_detect_rule_load_failures_total",
+		Help: "Rule sets that could not be used, by stage: load (YAML, structure, overrides) or compile (conditions, fields, outputs).",
+	}, []string{"stage"})
+	ruleWarnings = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "kubeward_detect_rule_warnings_total",
+		Help: "Problems tolerated while loading rule sets (skipped rules of unknown sources, unsupported plugin versions, ...).",
+	})
 	publishErrors = promauto.NewCounter(prometheus.CounterOpts{
 		Name: "kubeward_detect_publish_errors_total",
 		Help: "Batches of detections the bus refused.",

@@ -159,14 +159,14 @@ func drain(t *testing.T, b bus.Bus) {
 	}
 }
 
-// maxVersions bounds the writes of a correct pipeline: the baseline plus
-// one per change in every delta. Fewer happen when versions of a record
-// meet in one batch (the newest wins) or a change kept its dateUpdated;
-// never more, however often records are redelivered or re-sent.
+// maxVersions bounds the writes of a correct pipeline: one per record of
+// every asset applied (each later publication of a record replaces the
+// stored one). Fewer happen when versions of a record meet in one batch
+// (the latest wins); never more, however often records are redelivered.
 func maxVersions(f *feedtest.Feed) int64 {
 	n := int64(f.Baseline.Records)
 	for _, d := range f.Deltas {
-		n += int64(d.Changes)
+		n += int64(d.Records)
 	}
 	return n
 }

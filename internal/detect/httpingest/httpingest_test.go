@@ -16,11 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/kubeward/kubeward/internal/bus"
 	"github.com/kubeward/kubeward/internal/detect"
 	"github.com/kubeward/kubeward/internal/detect/httpingest"
+	"github.com/kubeward/kubeward/internal/detect/internal/metricstest"
 	"github.com/kubeward/kubeward/internal/detect/internal/shareddata"
 	"github.com/kubeward/kubeward/internal/detect/k8saudit"
 	"github.com/kubeward/kubeward/internal/detect/rules"
@@ -72,6 +71,7 @@ func TestAuditWebhook(t *testing.T) {
 	priv := auditEvent(t, "privileged_pod_create")
 	benign := auditEvent(t, "benign_admin_list_pods")
 	big := `{"auditID":"x","stage":"ResponseComplete","requestObject":{"data":"` + strings.Repeat("a", k8saudit.MaxEventSize) + `"}}`
+	oversized := eventList(strings.Repeat(benign+",", k8saudit.MaxBatchSize/len(benign)+1) + benign)
 	tests := []struct {
 		name        string
 		method      string
@@ -82,25 +82,35 @@ func TestAuditWebhook(t *testing.T) {
 		detections  int
 		published   int
 		errContains string
+		// reason is the kubeward_detect_malformed_events_total label that
+		// must rise by one ("" when no counter may move).
+		reason string
+		// chunked sends the body without a Content-Length.
+		chunked bool
 	}{
-		{"event list", http.MethodPost, "application/json", eventList(priv, benign), nil, 200, 2, 2, ""},
-		{"single event", http.MethodPost, "application/json; charset=utf-8", priv, nil, 200, 2, 2, ""},
-		{"benign", http.MethodPost, "application/json", eventList(benign), nil, 200, 0, 0, ""},
-		{"oversized event skipped in batch", http.MethodPost, "application/json", eventList(priv, big), nil, 200, 2, 2, ""},
-		{"oversized single event", http.MethodPost, "application/json", big, nil, 413, 0, 0, "larger than"},
-		{"oversized batch", http.MethodPost, "application/json", eventList(strings.Repeat(benign+",", k8saudit.MaxBatchSize/len(benign)+1) + benign), nil, 413, 0, 0, "--audit-webhook-batch-max-size"},
-		{"invalid json", http.MethodPost, "application/json", `{"kind":`, nil, 400, 0, 0, "invalid audit events"},
-		{"not audit", http.MethodPost, "application/json", `{"hello":"world"}`, nil, 400, 0, 0, "auditID"},
-		{"wrong method", http.MethodGet, "", "", nil, 405, 0, 0, "POST"},
-		{"wrong content type", http.MethodPost, "text/plain", priv, nil, 415, 0, 0, "application/json"},
-		{"bus down", http.MethodPost, "application/json", priv, errors.New("broker unavailable"), 503, 0, 0, "retry later"},
+		{"event list", http.MethodPost, "application/json", eventList(priv, benign), nil, 200, 2, 2, "", "", false},
+		{"single event", http.MethodPost, "application/json; charset=utf-8", priv, nil, 200, 2, 2, "", "", false},
+		{"benign", http.MethodPost, "application/json", eventList(benign), nil, 200, 0, 0, "", "", false},
+		{"oversized event skipped in batch", http.MethodPost, "application/json", eventList(priv, big), nil, 200, 2, 2, "", detect.ReasonTooLarge, false},
+		{"oversized single event", http.MethodPost, "application/json", big, nil, 413, 0, 0, "larger than", detect.ReasonTooLarge, false},
+		{"oversized batch", http.MethodPost, "application/json", oversized, nil, 413, 0, 0, "--audit-webhook-batch-max-size", detect.ReasonBatchTooLarge, false},
+		{"oversized chunked batch", http.MethodPost, "application/json", oversized, nil, 413, 0, 0, "--audit-webhook-batch-max-size", detect.ReasonBatchTooLarge, true},
+		{"invalid json", http.MethodPost, "application/json", `{"kind":`, nil, 400, 0, 0, "invalid audit events", detect.ReasonInvalidJSON, false},
+		{"not audit", http.MethodPost, "application/json", `{"hello":"world"}`, nil, 400, 0, 0, "auditID", detect.ReasonNotAnEvent, false},
+		{"wrong method", http.MethodGet, "", "", nil, 405, 0, 0, "POST", "", false},
+		{"wrong content type", http.MethodPost, "text/plain", priv, nil, 415, 0, 0, "application/json", detect.ReasonWrongMediaType, false},
+		{"bus down", http.MethodPost, "application/json", priv, errors.New("broker unavailable"), 503, 0, 0, "retry later", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			malformedBefore := malformed(t)
+			malformedBefore, reasonBefore := malformed(t, ""), malformed(t, tt.reason)
+			publishErrorsBefore := metricstest.Counter(t, "kubeward_detect_publish_errors_total", nil)
 			pub := &recorder{err: tt.pubErr}
 			h := httpingest.NewAuditWebhook(pipeline(t, pub), slog.New(slog.DiscardHandler))
 			req := httptest.NewRequest(tt.method, "/k8s-audit", strings.NewReader(tt.body))
+			if tt.chunked {
+				req.ContentLength = -1
+			}
 			if tt.ctype != "" {
 				req.Header.Set("Content-Type", tt.ctype)
 			}
@@ -118,8 +128,14 @@ func TestAuditWebhook(t *testing.T) {
 					t.Errorf("summary %s (%v), want %d detections", rec.Body, err, tt.detections)
 				}
 			}
-			if bad := tt.code == 400 || tt.code == 413 || tt.code == 415 || strings.Contains(tt.name, "skipped"); bad != (malformed(t) > malformedBefore) {
-				t.Errorf("malformed events counter moved: %v, want %v", !bad, bad)
+			switch rose, reasonRose := malformed(t, "")-malformedBefore, malformed(t, tt.reason)-reasonBefore; {
+			case tt.reason == "" && rose != 0:
+				t.Errorf("kubeward_detect_malformed_events_total rose by %v for acceptable input", rose)
+			case tt.reason != "" && (reasonRose != 1 || rose != 1):
+				t.Errorf("kubeward_detect_malformed_events_total{reason=%q} rose by %v (all reasons: %v), want 1", tt.reason, reasonRose, rose)
+			}
+			if want, rose := tt.pubErr != nil, metricstest.Counter(t, "kubeward_detect_publish_errors_total", nil)-publishErrorsBefore; want != (rose == 1) {
+				t.Errorf("kubeward_detect_publish_errors_total rose by %v, want a failed publish counted: %v", rose, want)
 			}
 			if len(pub.msgs) != tt.published {
 				t.Fatalf("published %d messages, want %d", len(pub.msgs), tt.published)
@@ -219,20 +235,13 @@ type discard struct{}
 
 func (discard) Publish(context.Context, ...bus.Message) error { return nil }
 
-// malformed sums kubeward_detect_malformed_events_total over all reasons.
-func malformed(t *testing.T) float64 {
+// malformed reads kubeward_detect_malformed_events_total for reason, or
+// summed over all reasons when reason is "".
+func malformed(t *testing.T, reason string) float64 {
 	t.Helper()
-	mfs, err := prometheus.DefaultGatherer.Gather()
-	if err != nil {
-		t.Fatal(err)
+	var labels map[string]string
+	if reason != "" {
+		labels = map[string]string{"reason": reason}
 	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() == "kubeward_detect_malformed_events_total" {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return sum
+	return metricstest.Counter(t, "kubeward_detect_malformed_events_total", labels)
 }

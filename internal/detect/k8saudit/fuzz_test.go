@@ -3,8 +3,8 @@ package k8saudit_test
 import (
 	"testing"
 
-	"github.com/kubeward/kubeward/internal/detect/condition"
 	"github.com/kubeward/kubeward/internal/detect/event"
+	"github.com/kubeward/kubeward/internal/detect/internal/fieldtest"
 	"github.com/kubeward/kubeward/internal/detect/k8saudit"
 )
 
@@ -14,21 +14,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"kind":"EventList","items":[{"auditID":"a","requestObject":{"spec":{"containers":[{"image":"x:1","securityContext":{"privileged":true}}],"volumes":[{"hostPath":{"path":"/"}}]}}}]}`))
 	f.Add([]byte(`{"auditID":"a","requestObject":{"subjects":[{"kind":"User"}],"rules":[{"verbs":"notalist"}]},"requestURI":"%zz?x=%"}`))
 	f.Add([]byte(`[{"auditID":1,"user":{"groups":"x"},"requestObject":{"spec":{"containers":{"a":1}}}}]`))
-	tbl := k8saudit.Fields(k8saudit.Options{ClusterName: "c"})
-	slots := condition.NewSlots[*event.Event]()
-	var formats []*condition.Format[*event.Event]
-	for _, fld := range tbl.All() {
-		ref := fld.Name
-		if fld.Arg == condition.ArgRequired {
-			ref += "[/x]"
-		}
-		fm, err := condition.CompileFormat(tbl, slots, "%"+ref)
-		if err != nil {
-			f.Fatal(err)
-		}
-		formats = append(formats, fm)
-	}
-	ctx := condition.NewCtx(slots)
+	fields := fieldtest.NewRenderer(f, k8saudit.Fields(k8saudit.Options{ClusterName: "c"}), "[/x]", nil)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var d event.Decoder
 		events, _, err := k8saudit.Decode(&d, data)
@@ -36,10 +22,7 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		for _, e := range events {
-			ctx.Reset(e)
-			for _, fm := range formats {
-				_ = fm.Render(ctx)
-			}
+			fields.Render(e)
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kubeward/kubeward/internal/detect"
 	"github.com/kubeward/kubeward/internal/detect/event"
+	"github.com/kubeward/kubeward/internal/detect/internal/metricstest"
 	"github.com/kubeward/kubeward/internal/detect/tail"
 )
 
@@ -38,6 +39,11 @@ func (c *collector) take() string {
 
 func line(id string) string {
 	return `{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"` + id + `","stage":"ResponseComplete","verb":"get"}` + "\n"
+}
+
+func malformed(t *testing.T, reason string) float64 {
+	t.Helper()
+	return metricstest.Counter(t, "kubeward_detect_malformed_events_total", map[string]string{"reason": reason})
 }
 
 func appendTo(t *testing.T, path, s string) {
@@ -74,8 +80,12 @@ func TestTailer(t *testing.T) {
 	full := line("c")
 	appendTo(t, path, full[:20])
 	poll("")
+	invalid := malformed(t, detect.ReasonInvalidJSON)
 	appendTo(t, path, full[20:]+"not json\n\n"+line("d"))
 	poll("c,d")
+	if rose := malformed(t, detect.ReasonInvalidJSON) - invalid; rose != 1 {
+		t.Errorf("invalid line counted %v times, want 1", rose)
+	}
 	// Rotation by rename: lines written to the old file before the switch
 	// are drained, then the new file is read from its start.
 	appendTo(t, path, line("e"))
@@ -92,8 +102,12 @@ func TestTailer(t *testing.T) {
 	appendTo(t, path, line("h"))
 	poll("h")
 	// An over-long line is skipped, the next one is read.
+	tooLarge := malformed(t, detect.ReasonTooLarge)
 	appendTo(t, path, `{"auditID":"`+strings.Repeat("x", tail.MaxLineSize)+"\"}\n"+line("i"))
 	poll("i")
+	if rose := malformed(t, detect.ReasonTooLarge) - tooLarge; rose != 1 {
+		t.Errorf("over-long line counted %v times, want 1", rose)
+	}
 	// Removal without a new file: nothing is lost, the next file is read.
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)

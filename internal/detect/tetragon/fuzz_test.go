@@ -3,8 +3,8 @@ package tetragon_test
 import (
 	"testing"
 
-	"github.com/kubeward/kubeward/internal/detect/condition"
 	"github.com/kubeward/kubeward/internal/detect/event"
+	"github.com/kubeward/kubeward/internal/detect/internal/fieldtest"
 	"github.com/kubeward/kubeward/internal/detect/tetragon"
 )
 
@@ -14,21 +14,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"process_kprobe":{"process":{"binary":"/bin/cat","pid":"x","pod":{"pod_labels":{"app":"a"}}},"function_name":"fd_install","args":[{"file_arg":{"path":"/etc/shadow"}},{"int_arg":3},"x",null]},"time":"2022-01-19T11:16:29Z"}`))
 	f.Add([]byte(`{"process_exit":{"process":{"binary":1},"status":"nope","signal":9},"node_name":null}`))
 	f.Add([]byte(`{"process_tracepoint":{"subsys":"syscalls","event":"sys_enter","args":{}}}`))
-	tbl := tetragon.Fields()
-	slots := condition.NewSlots[*event.Event]()
-	var formats []*condition.Format[*event.Event]
-	for _, fld := range tbl.All() {
-		ref := fld.Name
-		if fld.Arg == condition.ArgRequired {
-			ref += "[/app]"
-		}
-		fm, err := condition.CompileFormat(tbl, slots, "%"+ref)
-		if err != nil {
-			f.Fatal(err)
-		}
-		formats = append(formats, fm)
-	}
-	ctx := condition.NewCtx(slots)
+	fields := fieldtest.NewRenderer(f, tetragon.Fields(), "[/app]", nil)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var d event.Decoder
 		v, err := d.Parse(data)
@@ -39,9 +25,6 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		ctx.Reset(e)
-		for _, fm := range formats {
-			_ = fm.Render(ctx)
-		}
+		fields.Render(e)
 	})
 }
