@@ -1,5 +1,8 @@
 // Package api serves kubeward's REST API under /api/v1. Handlers translate
 // HTTP to calls on the store and domain packages; they hold no domain logic.
+//
+// Each resource lives in a file of its own and registers its routes with
+// addRoutes, so resources stay independent of one another.
 package api
 
 import (
@@ -18,13 +21,20 @@ type Server struct {
 	Logger *slog.Logger
 }
 
+// routeSet registers one resource's routes on mux.
+type routeSet func(s *Server, mux *http.ServeMux)
+
+var routeSets []routeSet
+
+// addRoutes registers a resource's routes; called from init functions.
+func addRoutes(r routeSet) { routeSets = append(routeSets, r) }
+
 // Handler returns the /api/v1 routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/cves", s.listCVEs)
-	mux.HandleFunc("GET /api/v1/cves/stats", s.cveStats)
-	mux.HandleFunc("GET /api/v1/cves/{id}", s.getCVE)
-	mux.HandleFunc("GET /api/v1/dead-letters", s.listDeadLetters)
+	for _, r := range routeSets {
+		r(s, mux)
+	}
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)
 	})

@@ -15,6 +15,15 @@ import (
 
 var cveIDPattern = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
 
+func init() {
+	addRoutes(func(s *Server, mux *http.ServeMux) {
+		mux.HandleFunc("GET /api/v1/cves", s.listCVEs)
+		mux.HandleFunc("GET /api/v1/cves/stats", s.cveStats)
+		mux.HandleFunc("GET /api/v1/cves/{id}", s.getCVE)
+		mux.HandleFunc("GET /api/v1/dead-letters", s.listDeadLetters)
+	})
+}
+
 // CVEList is the body of GET /api/v1/cves.
 type CVEList struct {
 	Total  int                `json:"total"`

@@ -1,0 +1,34 @@
+// Package scan inventories software (lockfiles, OS package databases),
+// matches it against a kubeward vulnerability database with each
+// ecosystem's own version ordering, and reports findings.
+package scan
+
+// Package is one installed or locked package.
+type Package struct {
+	// Name is the package name as its ecosystem spells it.
+	Name string `json:"name"`
+	// Version is the installed or locked version.
+	Version string `json:"version"`
+	// Ecosystem is the OSV ecosystem ("Go", "PyPI", "Alpine:v3.10", …).
+	Ecosystem string `json:"ecosystem"`
+	// Origin is the source package an OS package was built from (the apk
+	// origin, the dpkg source); distro advisories are keyed by it. Empty
+	// for language packages.
+	Origin string `json:"origin,omitempty"`
+	// Location is the file the package was found in, relative to the
+	// scanned root.
+	Location string `json:"location,omitempty"`
+	// Layer is the digest of the image layer that added the package, when
+	// the scan target is an image.
+	Layer string `json:"layer,omitempty"`
+	// PURL is the package URL, when the extractor can form one.
+	PURL string `json:"purl,omitempty"`
+}
+
+// advisoryName is the name advisories for p are keyed by.
+func (p Package) advisoryName() string {
+	if p.Origin != "" {
+		return p.Origin
+	}
+	return p.Name
+}
