@@ -17,8 +17,9 @@ build: ## build bin/kubeward
 run: build ## run `kubeward serve` on the embedded default (SQLite + in-process bus, 127.0.0.1:8080)
 	./$(BIN) serve
 
-test-deps: ## install what the tests need (PostgreSQL server binaries)
+test-deps: ## install what the tests need (PostgreSQL server binaries; kube-apiserver + etcd built and cached)
 	./scripts/test-deps.sh
+	./scripts/envtest-assets.sh >/dev/null
 
 test: test-deps ## run the whole test suite (unit, contract, integration, end to end)
 	$(GO) vet $(PKGS)
