@@ -51,8 +51,9 @@ func (f *feedFlags) start(ctx context.Context, set *workers.Set, app *App, st st
 	return nil
 }
 
-// progressDrawer draws a progress bar on a terminal and stays silent
-// otherwise (the command prints a one-line summary at the end).
+// progressDrawer draws a progress bar (on stderr) when stdout is a
+// terminal and stays silent otherwise: the command prints a one-line
+// summary at the end either way.
 type progressDrawer struct {
 	mu  sync.Mutex
 	out io.Writer
@@ -60,11 +61,11 @@ type progressDrawer struct {
 	cur string
 }
 
-func newProgress(out io.Writer) *progressDrawer {
-	if !isTerminal(out) {
+func newProgress(stdout, stderr io.Writer) *progressDrawer {
+	if !isTerminal(stdout) {
 		return nil
 	}
-	return &progressDrawer{out: out}
+	return &progressDrawer{out: stderr}
 }
 
 func (d *progressDrawer) update(p feed.Progress) {
@@ -185,7 +186,7 @@ unparseable are dead-lettered with their reason; the rest goes on.`,
 			return err
 		}
 		defer b.Close()
-		pd := newProgress(app.Err)
+		pd := newProgress(app.Out, app.Err)
 		sum, err := withInProcessConsumers(ctx, app, st, b, consume, func(ctx context.Context) (feed.Summary, error) {
 			return feed.Ingest(ctx, b, args, feed.IngestOptions{Logger: app.Logger, Progress: pd.updateFunc()})
 		})
@@ -227,7 +228,7 @@ store, so every run continues where the last one stopped).`,
 			return err
 		}
 		defer b.Close()
-		pd := newProgress(app.Err)
+		pd := newProgress(app.Out, app.Err)
 		cfg := ff.config(app)
 		cfg.Progress = pd.updateFunc()
 		p, err := feed.New(cfg, b, st)
