@@ -1,14 +1,20 @@
 // Package api serves kubeward's REST API under /api/v1. Handlers translate
 // HTTP to calls on the store and domain packages; they hold no domain logic.
 //
-// Each resource lives in a file of its own and registers its routes with
-// addRoutes, so resources stay independent of one another.
+// Each resource lives in a file of its own and declares its routes with
+// declareRoutes. Every route names the minimum role it requires
+// (auth.RoleAnonymous only for the login and refresh endpoints); the route
+// table drives the mux, the authentication and authorization middleware,
+// the audit log of mutating calls and the OpenAPI document alike.
 package api
 
 import (
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 
+	"github.com/kubeward/kubeward/internal/auth"
 	"github.com/kubeward/kubeward/internal/store"
 )
 
@@ -19,24 +25,115 @@ const MaxBodyBytes = 1 << 20
 type Server struct {
 	Store  store.Store
 	Logger *slog.Logger
+	// Auth authenticates callers, authorizes them by role and keeps the
+	// audit log. When it is nil and InsecureNoAuth is false, every route
+	// answers 503: the API never runs open by accident.
+	Auth *auth.Service
+	// InsecureNoAuth serves every request as a local administrator, with
+	// no credentials. Only for a single-user laptop on loopback.
+	InsecureNoAuth bool
+	// CORSOrigins are the origins allowed to call the API from a browser
+	// (exact match, e.g. "https://console.example.com"). Empty: no CORS
+	// headers are sent, so browsers refuse cross-origin calls.
+	CORSOrigins []string
 }
 
-// routeSet registers one resource's routes on mux.
-type routeSet func(s *Server, mux *http.ServeMux)
+// Route is one API operation: what it answers, who may call it, and how
+// the OpenAPI document describes it.
+type Route struct {
+	// Method is the HTTP method, e.g. "GET".
+	Method string
+	// Path is the ServeMux path pattern, e.g. "/api/v1/cves/{id}".
+	Path string
+	// Role is the least role allowed to call the route.
+	Role auth.Role
+	// Summary is a one-line description for the OpenAPI document.
+	Summary string
+	// Query lists the query parameters the route reads.
+	Query []Param
+	// Request names the components schema of the JSON request body; empty
+	// when the route reads no body.
+	Request string
+	// Response names the components schema of the success body; empty
+	// when the route answers without one.
+	Response string
+	// Status is the success status; default 200.
+	Status int
+	// Handler answers the request.
+	Handler http.HandlerFunc
+}
 
-var routeSets []routeSet
+// Param documents a query parameter.
+type Param struct {
+	Name        string
+	Type        string // "string", "integer" or "boolean"
+	Description string
+}
 
-// addRoutes registers a resource's routes; called from init functions.
-func addRoutes(r routeSet) { routeSets = append(routeSets, r) }
+// pattern is the route's ServeMux pattern.
+func (r Route) pattern() string { return r.Method + " " + r.Path }
+
+// routeTable returns one resource's routes for s.
+type routeTable func(s *Server) []Route
+
+var routeTables []routeTable
+
+// declareRoutes adds a resource's routes; called from init functions.
+func declareRoutes(t routeTable) { routeTables = append(routeTables, t) }
+
+// legacyRouteSet registers routes on a plain mux, without declaring roles.
+type legacyRouteSet func(s *Server, mux *http.ServeMux)
+
+var legacyRouteSets []legacyRouteSet
+
+// addRoutes registers routes that declare no role.
+//
+// Deprecated: use declareRoutes. Routes added here are served to admins
+// only (fail closed), are missing from the OpenAPI document, and make
+// TestEveryRouteDeclaresARole fail until they are converted.
+func addRoutes(r legacyRouteSet) { legacyRouteSets = append(legacyRouteSets, r) }
+
+// Routes returns the API's route table, sorted by path then method. The
+// handlers are bound to s.
+func (s *Server) Routes() []Route {
+	var rs []Route
+	for _, t := range routeTables {
+		rs = append(rs, t(s)...)
+	}
+	slices.SortFunc(rs, func(a, b Route) int {
+		if c := strings.Compare(a.Path, b.Path); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Method, b.Method)
+	})
+	return rs
+}
 
 // Handler returns the /api/v1 routes.
 func (s *Server) Handler() http.Handler {
+	return s.withCommonHeaders(s.cors(http.MaxBytesHandler(s.mux(), MaxBodyBytes)))
+}
+
+// mux builds the ServeMux of every declared (and legacy) route, each
+// wrapped in authentication, authorization and auditing.
+func (s *Server) mux() *http.ServeMux {
 	mux := http.NewServeMux()
-	for _, r := range routeSets {
-		r(s, mux)
+	for _, rt := range s.Routes() {
+		mux.Handle(rt.pattern(), s.guard(rt))
+	}
+	if len(legacyRouteSets) > 0 {
+		legacy := http.NewServeMux()
+		for _, r := range legacyRouteSets {
+			r(s, legacy)
+		}
+		if s.Logger != nil {
+			s.Logger.Warn("API routes registered without a role are served to admins only; declare them with declareRoutes", "route_sets", len(legacyRouteSets))
+		}
+		mux.Handle("/api/v1/", s.guard(Route{Method: "*", Path: "/api/v1/", Role: auth.RoleAdmin, Handler: legacy.ServeHTTP}))
+		return mux
 	}
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)
 	})
-	return http.MaxBytesHandler(mux, MaxBodyBytes)
+	return mux
 }

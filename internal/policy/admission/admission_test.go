@@ -53,7 +53,7 @@ func (r *recorder) take() []bus.Message {
 
 // server starts the handler behind TLS with a certificate from
 // webhookcert and returns a client that trusts only its CA bundle.
-func server(t *testing.T, cfg admission.Config) (*httptest.Server, *http.Client) {
+func server(t testing.TB, cfg admission.Config) (*httptest.Server, *http.Client) {
 	t.Helper()
 	cfg.Logger = quiet
 	h, err := admission.NewHandler(cfg)
