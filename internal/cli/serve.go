@@ -26,6 +26,7 @@ const (
 	roleIngest    = "ingest"
 	roleDetector  = "detector"
 	roleAdmission = "admission"
+	roleFlow      = "flow-sensor"
 )
 
 type serveOptions struct {
@@ -36,6 +37,7 @@ type serveOptions struct {
 	feed         feedFlags
 	detectRules  []string
 	admission    admissionFlags
+	flowSensor   flowSensorFlags
 }
 
 func newServeCmd(app *App) *cobra.Command {
@@ -57,6 +59,8 @@ API on 127.0.0.1:8080. --role splits the work for fleets:
             http_output; detections are published on the bus
   admission the validating admission webhook only (stateless, TLS on
             --admission-listen, default :8443); violations go on the bus
+  flow-sensor  per-node packet capture (--flow-interface) → CICFlowMeter
+            features → classifier (--flow-model) → anomalies on the bus
 
 On SIGINT/SIGTERM it stops taking work, drains the bus (waits up to
 --drain-timeout for consumers to handle and commit what was published),
@@ -76,14 +80,15 @@ then exits.`,
 	f.DurationVar(&o.grace, "shutdown-grace", 10*time.Second, "how long shutdown waits for in-flight HTTP requests")
 	o.feed.bind(f)
 	o.admission.bind(f)
+	o.flowSensor.bind(f)
 	return cmd
 }
 
 func runServe(ctx context.Context, app *App, o serveOptions) error {
 	switch o.role {
-	case roleAll, roleAPI, roleIngest, roleDetector, roleAdmission:
+	case roleAll, roleAPI, roleIngest, roleDetector, roleAdmission, roleFlow:
 	default:
-		return fmt.Errorf("--role %q: want all, api, ingest, detector or admission", o.role)
+		return fmt.Errorf("--role %q: want all, api, ingest, detector, admission or flow-sensor", o.role)
 	}
 	if o.role == roleAdmission && o.admission.listen == "" {
 		o.admission.listen = ":8443"
@@ -100,7 +105,7 @@ func runServe(ctx context.Context, app *App, o serveOptions) error {
 			return err
 		}
 	}
-	if o.role == roleDetector || o.role == roleAdmission {
+	if o.role == roleDetector || o.role == roleAdmission || o.role == roleFlow {
 		return serveStateless(ctx, app, o, srv, b)
 	}
 
@@ -186,17 +191,31 @@ func mountDetection(app *App, srv *server.Server, b bus.Publisher, files []strin
 // or the admission webhook, publishing to the bus.
 func serveStateless(ctx context.Context, app *App, o serveOptions, srv *server.Server, b bus.Bus) error {
 	set, wctx := newWorkerSet(ctx, app)
-	if o.role == roleAdmission {
-		if err := o.admission.start(wctx, set, app, b); err != nil {
-			set.Stop()
-			return err
-		}
+	var err error
+	switch o.role {
+	case roleAdmission:
+		err = o.admission.start(wctx, set, app, b)
+	case roleFlow:
+		err = o.flowSensor.start(wctx, set, app, b)
+	}
+	if err != nil {
+		set.Stop()
+		return err
 	}
 	if err := srv.Listen(); err != nil {
 		set.Stop()
 		return err
 	}
 	app.Logger.Info("kubeward serving", "role", o.role, "bus", app.Bus)
-	serveErr := srv.Serve(ctx, o.grace)
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-set.Failed():
+		case <-sctx.Done():
+		}
+		stop()
+	}()
+	serveErr := srv.Serve(sctx, o.grace)
 	return errors.Join(serveErr, set.Stop())
 }
