@@ -3,25 +3,18 @@ package cli
 import (
 	"context"
 
+	"github.com/kubeward/kubeward/internal/alert/source"
 	"github.com/kubeward/kubeward/internal/bus"
 	"github.com/kubeward/kubeward/internal/cve/ingest"
 	"github.com/kubeward/kubeward/internal/deadletter"
+	"github.com/kubeward/kubeward/internal/detect"
+	"github.com/kubeward/kubeward/internal/policy/admission"
 	"github.com/kubeward/kubeward/internal/store"
 	"github.com/kubeward/kubeward/internal/workers"
 )
 
 func newWorkerSet(ctx context.Context, app *App) (*workers.Set, context.Context) {
 	return workers.New(ctx, app.Logger)
-}
-
-// startConsumers starts the bus consumers that write to the store: the CVE
-// ingest consumer and the dead-letter recorder. With enabled false the set
-// is empty (the api role consumes nothing).
-func startConsumers(ctx context.Context, app *App, st store.Store, b bus.Bus, enabled bool) (*workers.Set, context.Context) {
-	if !enabled {
-		return workers.New(ctx, app.Logger)
-	}
-	return startConsumerSet(ctx, app, st, b, newIngestConsumer(app, st))
 }
 
 // newIngestConsumer returns the CVE consumer tuned for the store backend.
@@ -33,23 +26,46 @@ func newIngestConsumer(app *App, st store.Store) *ingest.Consumer {
 	return c
 }
 
-// startConsumerSet runs consumer c and the dead-letter recorder. Their
-// groups are declared first, so a drain that follows counts them even
-// before their goroutines have joined.
-func startConsumerSet(ctx context.Context, app *App, st store.Store, b bus.Bus, c *ingest.Consumer) (*workers.Set, context.Context) {
+// consumer is one bus consumer a worker set runs.
+type consumer struct {
+	name    string
+	opts    bus.ConsumeOptions
+	handler bus.Handler
+}
+
+// startConsumerSet runs the CVE consumer c, the alert pipeline and its
+// consumers when al is not nil, and the dead-letter recorder for every
+// topic consumed. Groups are declared first, so a drain that follows
+// counts them even before their goroutines have joined.
+func startConsumerSet(ctx context.Context, app *App, st store.Store, b bus.Bus, c *ingest.Consumer, al *alerting) (*workers.Set, context.Context) {
 	set, wctx := workers.New(ctx, app.Logger)
+	consumers := []consumer{{"cve-ingest", ingest.Options(), c.Handle}}
+	dlqTopics := []string{ingest.Topic}
+	if al != nil {
+		set.Go(wctx, "alert-dispatch", func(ctx context.Context) error { return al.dispatcher.Run(ctx, 0) })
+		for _, sc := range source.Consumers(al.dispatcher, source.Converter{}, app.Logger) {
+			consumers = append(consumers, consumer{sc.Options.Group, sc.Options, sc.Handler})
+		}
+		dlqTopics = append(dlqTopics, detect.Topic, admission.TopicViolations, source.TopicAlerts)
+	}
+	rec := &deadletter.Recorder{Store: st}
+	dlq := make([]string, len(dlqTopics))
+	for i, t := range dlqTopics {
+		dlq[i] = bus.DeadLetterTopic(t)
+	}
 	if d, ok := b.(bus.GroupDeclarer); ok {
-		for group, topics := range map[string][]string{
-			ingest.Group:     {ingest.Topic},
-			deadletter.Group: {bus.DeadLetterTopic(ingest.Topic)},
-		} {
-			if err := d.DeclareGroup(group, topics...); err != nil {
-				app.Logger.Warn("declaring consumer group failed; a drain may not wait for it", "group", group, "err", err)
+		for _, cs := range consumers {
+			if err := d.DeclareGroup(cs.opts.Group, cs.opts.Topics...); err != nil {
+				app.Logger.Warn("declaring consumer group failed; a drain may not wait for it", "group", cs.opts.Group, "err", err)
 			}
 		}
+		if err := d.DeclareGroup(deadletter.Group, dlq...); err != nil {
+			app.Logger.Warn("declaring consumer group failed; a drain may not wait for it", "group", deadletter.Group, "err", err)
+		}
 	}
-	set.Go(wctx, "cve-ingest", func(ctx context.Context) error { return c.Run(ctx, b) })
-	r := &deadletter.Recorder{Store: st}
-	set.Go(wctx, "dead-letter-recorder", func(ctx context.Context) error { return r.Run(ctx, b, ingest.Topic) })
+	for _, cs := range consumers {
+		set.Go(wctx, cs.name, func(ctx context.Context) error { return b.Consume(ctx, cs.opts, cs.handler) })
+	}
+	set.Go(wctx, "dead-letter-recorder", func(ctx context.Context) error { return rec.Run(ctx, b, dlqTopics...) })
 	return set, wctx
 }

@@ -120,7 +120,7 @@ func withInProcessConsumers(ctx context.Context, app *App, st store.Store, b bus
 	var set *workers.Set
 	if consume || app.InProcess() {
 		c = newIngestConsumer(app, st)
-		set, _ = startConsumerSet(ctx, app, st, b, c)
+		set, _ = startConsumerSet(ctx, app, st, b, c, nil)
 	}
 	sum, perr := publish(ctx)
 	var derr error

@@ -15,6 +15,7 @@ import (
 	"github.com/kubeward/kubeward/internal/detect"
 	"github.com/kubeward/kubeward/internal/detect/httpingest"
 	"github.com/kubeward/kubeward/internal/server"
+	"github.com/kubeward/kubeward/internal/workers"
 )
 
 func init() { register(newServeCmd) }
@@ -38,6 +39,7 @@ type serveOptions struct {
 	detectRules  []string
 	admission    admissionFlags
 	flowSensor   flowSensorFlags
+	alerts       alertFlags
 }
 
 func newServeCmd(app *App) *cobra.Command {
@@ -81,6 +83,7 @@ then exits.`,
 	o.feed.bind(f)
 	o.admission.bind(f)
 	o.flowSensor.bind(f)
+	o.alerts.bind(f)
 	return cmd
 }
 
@@ -119,9 +122,19 @@ func runServe(ctx context.Context, app *App, o serveOptions) error {
 		return err
 	}
 
+	al, err := o.alerts.build(ctx, app, st)
+	if err != nil {
+		return err
+	}
 	// Consumers run on their own context: at shutdown they keep going
 	// until the bus is drained.
-	consumers, cctx := startConsumers(context.WithoutCancel(ctx), app, st, b, o.role != roleAPI)
+	var consumers *workers.Set
+	var cctx context.Context
+	if o.role == roleAPI {
+		consumers, cctx = newWorkerSet(context.WithoutCancel(ctx), app)
+	} else {
+		consumers, cctx = startConsumerSet(context.WithoutCancel(ctx), app, st, b, newIngestConsumer(app, st), al)
+	}
 	// Producers stop with the signal.
 	producers, pctx := newWorkerSet(ctx, app)
 	if o.role == roleAll {
