@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -262,28 +263,7 @@ func newCVEKEVCmd(app *App) *cobra.Command {
 		Short: "Import the CISA KEV catalog (known_exploited_vulnerabilities.json)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := os.Open(args[0])
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			cat, err := kev.Parse(f)
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
-			st, err := app.OpenStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if err := st.UpsertKEV(cmd.Context(), cat.Version, cat.Entries); err != nil {
-				return err
-			}
-			for _, inv := range cat.Invalid {
-				app.Logger.Warn("KEV catalog entry invalid", "index", inv.Index, "cve", inv.CVEID, "field", inv.Field, "reason", inv.Reason, "dropped", inv.Dropped)
-			}
-			fmt.Fprintf(app.Out, "imported KEV catalog %s: %d entries (%d invalid)\n", cat.Version, len(cat.Entries), len(cat.Invalid))
-			return nil
+			return importFile(cmd.Context(), app, args[0], importKEV)
 		},
 	})
 	return cmd
@@ -296,48 +276,76 @@ func newCVEEPSSCmd(app *App) *cobra.Command {
 		Short: "Import a FIRST EPSS score file (epss_scores-YYYY-MM-DD.csv[.gz])",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := os.Open(args[0])
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			st, err := app.OpenStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			const batch = 5000
-			buf := make([]epss.Score, 0, batch)
-			total := 0
-			flush := func() error {
-				if len(buf) == 0 {
-					return nil
-				}
-				if err := st.UpsertEPSS(cmd.Context(), buf); err != nil {
-					return err
-				}
-				total += len(buf)
-				buf = buf[:0]
-				return nil
-			}
-			rd := epss.Reader{ScoreDate: epssDateFromName(args[0])}
-			if _, err := rd.Read(f, func(s epss.Score) error {
-				buf = append(buf, s)
-				if len(buf) == batch {
-					return flush()
-				}
-				return nil
-			}); err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
-			}
-			if err := flush(); err != nil {
-				return err
-			}
-			fmt.Fprintf(app.Out, "imported %d EPSS scores\n", total)
-			return nil
+			return importFile(cmd.Context(), app, args[0], importEPSS)
 		},
 	})
 	return cmd
+}
+
+// importFile opens path and the store and hands both to fn.
+func importFile(ctx context.Context, app *App, path string, fn func(context.Context, *App, *os.File, store.Store) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := app.OpenStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := fn(ctx, app, f, st); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+func importKEV(ctx context.Context, app *App, f *os.File, st store.Store) error {
+	cat, err := kev.Parse(f)
+	if err != nil {
+		return err
+	}
+	if err := st.UpsertKEV(ctx, cat.Version, cat.Entries); err != nil {
+		return err
+	}
+	for _, inv := range cat.Invalid {
+		app.Logger.Warn("KEV catalog entry invalid", "index", inv.Index, "cve", inv.CVEID, "field", inv.Field, "reason", inv.Reason, "dropped", inv.Dropped)
+	}
+	fmt.Fprintf(app.Out, "imported KEV catalog %s: %d entries (%d invalid)\n", cat.Version, len(cat.Entries), len(cat.Invalid))
+	return nil
+}
+
+// importEPSS streams the scores into the store in batches.
+func importEPSS(ctx context.Context, app *App, f *os.File, st store.Store) error {
+	const batch = 5000
+	buf := make([]epss.Score, 0, batch)
+	total := 0
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		if err := st.UpsertEPSS(ctx, buf); err != nil {
+			return err
+		}
+		total += len(buf)
+		buf = buf[:0]
+		return nil
+	}
+	rd := epss.Reader{ScoreDate: epssDateFromName(f.Name())}
+	if _, err := rd.Read(f, func(s epss.Score) error {
+		buf = append(buf, s)
+		if len(buf) == batch {
+			return flush()
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(app.Out, "imported %d EPSS scores\n", total)
+	return nil
 }
 
 var epssFileDate = regexp.MustCompile(`(\d{4}-\d{2}-\d{2})`)

@@ -169,3 +169,39 @@ func TestConfigPrecedence(t *testing.T) {
 		t.Fatalf("KUBEWARD_DB must override the file and be refused (exit %d)", code)
 	}
 }
+
+func TestKEVAndEPSSImport(t *testing.T) {
+	data, err := feedtest.DataDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	db := "sqlite://" + filepath.Join(dir, "k.db")
+	out, code := run(t, "--db", db, "--log-level", "warn", "cve", "kev", "import", filepath.Join(data, "kev", "known_exploited_vulnerabilities.json"))
+	if code != ExitOK || !strings.Contains(out, "1404 entries") {
+		t.Fatalf("kev import: exit %d, %q", code, out)
+	}
+	// Plainly synthetic EPSS scores: no real EPSS file is available offline.
+	epssFile := filepath.Join(dir, "epss_scores-2025-08-25.csv")
+	body := "#model_version:v2025.03.14,score_date:2025-08-25T00:00:00+0000\ncve,epss,percentile\nCVE-2021-44228,0.94,0.99\nCVE-2024-3094,0.5,0.9\n"
+	if err := os.WriteFile(epssFile, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code = run(t, "--db", db, "cve", "epss", "import", epssFile)
+	if code != ExitOK || !strings.Contains(out, "imported 2 EPSS scores") {
+		t.Fatalf("epss import: exit %d, %q", code, out)
+	}
+	if _, code := run(t, "--db", db, "--log-level", "warn", "cve", "ingest", xzRecords(t)); code != ExitOK {
+		t.Fatalf("ingest exit %d", code)
+	}
+	out, code = run(t, "--db", db, "cve", "show", "CVE-2024-3094", "-o", "json")
+	var d struct {
+		EPSS *struct{ EPSS float64 }
+	}
+	if code != ExitOK || json.Unmarshal([]byte(out), &d) != nil || d.EPSS == nil || d.EPSS.EPSS != 0.5 {
+		t.Fatalf("show after imports: exit %d, %s", code, out)
+	}
+	if _, code := run(t, "--db", db, "cve", "epss", "import", filepath.Join(dir, "missing.csv")); code != ExitError {
+		t.Fatalf("a missing file must exit 2, got %d", code)
+	}
+}
