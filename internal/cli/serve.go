@@ -93,6 +93,12 @@ func runServe(ctx context.Context, app *App, o serveOptions) error {
 	default:
 		return fmt.Errorf("--role %q: want all, api, ingest, detector, admission or flow-sensor", o.role)
 	}
+	stateless := o.role == roleDetector || o.role == roleAdmission || o.role == roleFlow
+	if stateless && app.InProcess() {
+		// Nothing in this process consumes what the role publishes, so an
+		// in-process bus would only fill up and then block requests.
+		return fmt.Errorf("--role %s publishes to the bus for other processes: use --bus kafka://host:port (or --role all for a single process)", o.role)
+	}
 	if o.role == roleAdmission && o.admission.listen == "" {
 		o.admission.listen = ":8443"
 	}
@@ -108,7 +114,7 @@ func runServe(ctx context.Context, app *App, o serveOptions) error {
 			return err
 		}
 	}
-	if o.role == roleDetector || o.role == roleAdmission || o.role == roleFlow {
+	if stateless {
 		return serveStateless(ctx, app, o, srv, b)
 	}
 
