@@ -90,11 +90,16 @@ load_one() {
 	action=$1
 	certs=$WORK/certs
 	log "load: kubeward serve --role admission --admission-action $action, $RATE req/s for $DURATION"
+	# The admission role publishes violations for other processes, so it
+	# needs a real bus: a Kafka-protocol broker (kfake) in its own process.
+	go build -o "$TOOLS/kfakeserver" ./bench/kfakeserver
+	"$TOOLS/kfakeserver" -port 19093 > "$WORK/kfake.log" 2>&1 &
+	kpid=$!
 	"$TOOLS/kubeward" serve --role admission --admission-listen 127.0.0.1:18443 --admission-cert-dir "$certs" \
 		--admission-dns-names 127.0.0.1 --admission-action "$action" --listen 127.0.0.1:18080 \
-		> "$WORK/server-$action.log" 2>&1 &
+		--bus kafka://127.0.0.1:19093 > "$WORK/server-$action.log" 2>&1 &
 	pid=$!
-	trap 'kill $pid 2>/dev/null || true' RETURN
+	trap 'kill $pid $kpid 2>/dev/null || true' RETURN
 	for _ in $(seq 100); do
 		[ -s "$certs/ca.crt" ] && curl -sf http://127.0.0.1:18080/healthz >/dev/null 2>&1 && break
 		sleep 0.1
