@@ -36,6 +36,16 @@ type Server struct {
 	// (exact match, e.g. "https://console.example.com"). Empty: no CORS
 	// headers are sent, so browsers refuse cross-origin calls.
 	CORSOrigins []string
+	// TrustProxy says the API is reached only through one reverse proxy
+	// (an ingress) that appends the client address to X-Forwarded-For; the
+	// last entry then names the client for login throttling and the audit
+	// log. Leave it false when clients can connect directly: they could
+	// forge the header.
+	TrustProxy bool
+	// ExtraRoutes are routes whose handlers need services the Server does
+	// not hold, e.g. AlertRoutes(alertService, logger). They are guarded,
+	// audited and documented like the declared ones.
+	ExtraRoutes []Route
 }
 
 // Route is one API operation: what it answers, who may call it, and how
@@ -93,13 +103,14 @@ var legacyRouteSets []legacyRouteSet
 // TestEveryRouteDeclaresARole fail until they are converted.
 func addRoutes(r legacyRouteSet) { legacyRouteSets = append(legacyRouteSets, r) }
 
-// Routes returns the API's route table, sorted by path then method. The
-// handlers are bound to s.
+// Routes returns the API's route table (declared routes and ExtraRoutes),
+// sorted by path then method. The handlers are bound to s.
 func (s *Server) Routes() []Route {
 	var rs []Route
 	for _, t := range routeTables {
 		rs = append(rs, t(s)...)
 	}
+	rs = append(rs, s.ExtraRoutes...)
 	slices.SortFunc(rs, func(a, b Route) int {
 		if c := strings.Compare(a.Path, b.Path); c != 0 {
 			return c

@@ -10,18 +10,39 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubeward/kubeward/internal/auth"
 	"github.com/kubeward/kubeward/internal/store"
 )
 
 var cveIDPattern = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
 
 func init() {
-	addRoutes(func(s *Server, mux *http.ServeMux) {
-		mux.HandleFunc("GET /api/v1/cves", s.listCVEs)
-		mux.HandleFunc("GET /api/v1/cves/stats", s.cveStats)
-		mux.HandleFunc("GET /api/v1/cves/{id}", s.getCVE)
-		mux.HandleFunc("GET /api/v1/dead-letters", s.listDeadLetters)
+	declareRoutes(func(s *Server) []Route {
+		return []Route{
+			{Method: "GET", Path: "/api/v1/cves", Role: auth.RoleViewer, Handler: s.listCVEs,
+				Summary: "Search CVE records", Response: "CVEList", Query: cveQueryParams},
+			{Method: "GET", Path: "/api/v1/cves/stats", Role: auth.RoleViewer, Handler: s.cveStats,
+				Summary: "Counts of CVE records by state, severity and KEV", Response: "CVEStats"},
+			{Method: "GET", Path: "/api/v1/cves/{id}", Role: auth.RoleViewer, Handler: s.getCVE,
+				Summary: "One CVE record with its details (format=raw: the CVE JSON 5 record as stored)", Response: "CVEDetail",
+				Query: []Param{{Name: "format", Type: "string", Description: "raw: the stored CVE JSON 5 record"}}},
+			// Dead letters carry raw message payloads: operators only.
+			{Method: "GET", Path: "/api/v1/dead-letters", Role: auth.RoleOperator, Handler: s.listDeadLetters,
+				Summary: "Messages a consumer could not process", Response: "DeadLetterList",
+				Query: []Param{limitParam, offsetParam}},
+		}
 	})
+}
+
+var cveQueryParams = []Param{
+	{Name: "q", Type: "string", Description: "full-text search over ID, title and descriptions"},
+	{Name: "severity", Type: "string", Description: "comma-separated: critical, high, medium, low, none"},
+	{Name: "kev", Type: "boolean", Description: "only records in (true) or not in (false) CISA KEV"},
+	{Name: "cwe", Type: "string", Description: "CWE ID, e.g. CWE-79 or 79"},
+	{Name: "state", Type: "string", Description: "published or rejected"},
+	{Name: "published_from", Type: "string", Description: "RFC 3339 or YYYY-MM-DD"},
+	{Name: "published_to", Type: "string", Description: "RFC 3339 or YYYY-MM-DD"},
+	limitParam, offsetParam,
 }
 
 // CVEList is the body of GET /api/v1/cves.

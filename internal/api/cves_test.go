@@ -21,7 +21,7 @@ func newTestServer(t *testing.T) (*httptest.Server, store.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv := httptest.NewServer((&Server{Store: st}).Handler())
+	srv := httptest.NewServer((&Server{Store: st, InsecureNoAuth: true}).Handler())
 	t.Cleanup(srv.Close)
 	return srv, st
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -40,6 +41,8 @@ type serveOptions struct {
 	admission    admissionFlags
 	flowSensor   flowSensorFlags
 	alerts       alertFlags
+	api          apiFlags
+	response     responseFlags
 }
 
 func newServeCmd(app *App) *cobra.Command {
@@ -84,6 +87,8 @@ then exits.`,
 	o.admission.bind(f)
 	o.flowSensor.bind(f)
 	o.alerts.bind(f)
+	o.api.bind(f)
+	o.response.bind(f)
 	return cmd
 }
 
@@ -156,8 +161,21 @@ func runServe(ctx context.Context, app *App, o serveOptions) error {
 		}
 	}
 	if o.role != roleIngest {
-		a := &api.Server{Store: st, Logger: log}
+		respondRoutes, err := o.response.start(pctx, producers, app, st)
+		if err != nil {
+			producers.Stop()
+			consumers.Stop()
+			return err
+		}
+		extra := slices.Concat(api.AlertRoutes(al.service, log), respondRoutes)
+		a, err := o.api.server(pctx, app, st, o.listen, producers, extra)
+		if err != nil {
+			producers.Stop()
+			consumers.Stop()
+			return err
+		}
 		srv.Handle("/api/v1/", a.Handler())
+		o.api.protectMetrics(srv, a)
 	}
 	log.Info("kubeward serving", "db", st.Backend(), "bus", app.Bus)
 

@@ -94,10 +94,15 @@ func TestIngestThenServe(t *testing.T) {
 	}
 
 	addr := freeAddr(t)
+	pwFile := filepath.Join(t.TempDir(), "admin-password")
+	const password = "correct-horse-battery-staple"
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
-		done <- Execute(ctx, []string{"--db", db, "--log-level", "warn", "serve", "--listen", addr}, io.Discard, io.Discard)
+		done <- Execute(ctx, []string{"--db", db, "--log-level", "warn", "serve", "--listen", addr, "--admin-password-file", pwFile}, io.Discard, io.Discard)
 	}()
 	base := "http://" + addr
 	deadline := time.Now().Add(time.Minute)
@@ -114,7 +119,30 @@ func TestIngestThenServe(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// No data without authentication.
 	resp, err := http.Get(base + "/api/v1/cves?q=xz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("unauthenticated GET /api/v1/cves: %d, want 401", resp.StatusCode)
+	}
+	resp, err = http.Post(base+"/api/v1/auth/login", "application/json", strings.NewReader(`{"username":"admin","password":"`+password+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || tok.AccessToken == "" {
+		t.Fatalf("login: %d %v", resp.StatusCode, err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/cves?q=xz", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,13 @@ import (
 // ErrForbidden is returned by BouncerStore.Authenticate for an unknown key.
 var ErrForbidden = errors.New("access forbidden")
 
+// ErrBouncerExists is returned by BouncerStore.Add when the name or the key
+// is already registered.
+var ErrBouncerExists = errors.New("bouncer already registered")
+
+// MinKeyLength is the shortest API key BouncerStore.Add accepts.
+const MinKeyLength = 16
+
 // Bouncer is a registered bouncer and its stream cursor.
 type Bouncer struct {
 	// Name identifies the bouncer (unique).
@@ -36,6 +43,11 @@ type Cursor struct {
 
 // BouncerStore keeps bouncers and their cursors.
 type BouncerStore interface {
+	// Add registers a bouncer with the given API key (only its hash is
+	// kept). The name must be new and the key at least MinKeyLength
+	// characters; a taken name or key returns an error wrapping
+	// ErrBouncerExists.
+	Add(ctx context.Context, name, key string) error
 	// Authenticate returns the bouncer owning key, or ErrForbidden.
 	Authenticate(ctx context.Context, key string) (Bouncer, error)
 	// SetCursor records a successful stream poll of the named bouncer.
@@ -70,22 +82,22 @@ func NewMemoryBouncers() *MemoryBouncers {
 	return &MemoryBouncers{byHash: map[string]*Bouncer{}, byName: map[string]*Bouncer{}}
 }
 
-// Add registers a bouncer with the given API key (only its hash is kept).
+// Add implements BouncerStore.
 func (m *MemoryBouncers) Add(ctx context.Context, name, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if name == "" || len(key) < 16 {
-		return fmt.Errorf("crowdsec: add bouncer %q: a name and a key of at least 16 characters are required (use GenerateKey)", name)
+	if err := CheckBouncer(name, key); err != nil {
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.byName[name]; ok {
-		return fmt.Errorf("crowdsec: add bouncer %q: a bouncer with this name exists; delete it first", name)
+		return fmt.Errorf("crowdsec: add bouncer %q: %w: a bouncer with this name exists; choose another name", name, ErrBouncerExists)
 	}
 	h := HashKey(key)
 	if _, ok := m.byHash[h]; ok {
-		return fmt.Errorf("crowdsec: add bouncer %q: this key is already in use; generate a new one", name)
+		return fmt.Errorf("crowdsec: add bouncer %q: %w: this key is already in use; generate a new one", name, ErrBouncerExists)
 	}
 	b := &Bouncer{Name: name, KeyHash: h}
 	m.byHash[h] = b
@@ -119,5 +131,14 @@ func (m *MemoryBouncers) SetCursor(ctx context.Context, name string, c Cursor) e
 		return fmt.Errorf("crowdsec: set cursor of bouncer %q: no such bouncer", name)
 	}
 	b.Cursor = c
+	return nil
+}
+
+// CheckBouncer validates the arguments of BouncerStore.Add; every
+// implementation calls it first.
+func CheckBouncer(name, key string) error {
+	if name == "" || len(key) < MinKeyLength {
+		return fmt.Errorf("crowdsec: add bouncer %q: a name and a key of at least %d characters are required (use GenerateKey)", name, MinKeyLength)
+	}
 	return nil
 }

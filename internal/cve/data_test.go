@@ -9,33 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// testDataDir returns the shared real-data directory: $KUBEWARD_TESTDATA,
-// or ../shared/data next to the module root. It fails the test when the
-// data is not there.
-func testDataDir(tb testing.TB) string {
-	tb.Helper()
-	if dir := os.Getenv("KUBEWARD_TESTDATA"); dir != "" {
-		return dir
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		tb.Fatalf("getwd: %v", err)
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			data := filepath.Join(dir, "..", "shared", "data")
-			if _, err := os.Stat(data); err != nil {
-				tb.Fatalf("real test data not found at %s (set KUBEWARD_TESTDATA): %v", data, err)
-			}
-			return data
-		}
-		if filepath.Dir(dir) == dir {
-			tb.Fatalf("no go.mod above %s; set KUBEWARD_TESTDATA to the shared data directory", wd)
-		}
-	}
-}
+	"github.com/kubeward/kubeward/internal/shareddata"
+)
 
 // recordsArchive is the vulnrichment snapshot of 44,130 CVE records.
 const recordsArchive = "cve/vulnrichment-records.tar.gz"
@@ -44,7 +20,7 @@ const recordsArchive = "cve/vulnrichment-records.tar.gz"
 // archive order, until fn returns false.
 func walkRecords(tb testing.TB, fn func(name string, data []byte) bool) {
 	tb.Helper()
-	f, err := os.Open(filepath.Join(testDataDir(tb), recordsArchive))
+	f, err := os.Open(shareddata.Path(tb, recordsArchive))
 	if err != nil {
 		tb.Fatalf("open records archive: %v", err)
 	}

@@ -13,10 +13,10 @@ import (
 	"testing"
 
 	"github.com/kubeward/kubeward/internal/detect"
-	"github.com/kubeward/kubeward/internal/detect/internal/shareddata"
 	"github.com/kubeward/kubeward/internal/detect/k8saudit"
 	"github.com/kubeward/kubeward/internal/detect/rules"
 	"github.com/kubeward/kubeward/internal/detect/tetragon"
+	"github.com/kubeward/kubeward/internal/shareddata"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")

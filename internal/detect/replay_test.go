@@ -10,9 +10,9 @@ import (
 	"github.com/kubeward/kubeward/internal/bus"
 	"github.com/kubeward/kubeward/internal/detect"
 	"github.com/kubeward/kubeward/internal/detect/event"
-	"github.com/kubeward/kubeward/internal/detect/internal/shareddata"
 	"github.com/kubeward/kubeward/internal/detect/rules"
 	"github.com/kubeward/kubeward/internal/detect/tetragon"
+	"github.com/kubeward/kubeward/internal/shareddata"
 )
 
 func compact(t testing.TB, path string) string {

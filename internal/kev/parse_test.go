@@ -6,42 +6,19 @@ import (
 	"errors"
 	"flag"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubeward/kubeward/internal/shareddata"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/catalog.golden.json")
 
-// sharedData returns $KUBEWARD_TESTDATA or ../shared/data next to the
-// module root, failing the test when it is not there.
-func sharedData(t *testing.T) string {
-	t.Helper()
-	if dir := os.Getenv("KUBEWARD_TESTDATA"); dir != "" {
-		return dir
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for dir := wd; filepath.Dir(dir) != dir; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "data")
-		}
-	}
-	t.Fatalf("no go.mod above %s; set KUBEWARD_TESTDATA", wd)
-	return ""
-}
-
 // TestParseRealCatalog parses the real CISA catalog and compares every
 // entry with an independent generic decode of the same file.
 func TestParseRealCatalog(t *testing.T) {
-	path := filepath.Join(sharedData(t), "kev", "known_exploited_vulnerabilities.json")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read real KEV catalog: %v", err)
-	}
+	data := shareddata.Read(t, "kev/known_exploited_vulnerabilities.json")
 	cat, err := Parse(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)

@@ -123,3 +123,12 @@ type Event struct {
 	// Message carries the reason or the error.
 	Message string `json:"message,omitempty"`
 }
+
+// LiveStates returns the states of an action that is not over yet.
+func LiveStates() []State { return []State{StatePending, StateApplied, StateReverting} }
+
+// Live reports whether a is a real (not dry-run) action that is not over
+// yet; a target has at most one live action of each kind.
+func (a *Action) Live() bool {
+	return !a.DryRun && (a.State == StatePending || a.State == StateApplied || a.State == StateReverting)
+}

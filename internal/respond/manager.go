@@ -115,7 +115,7 @@ func (m *Manager) Apply(ctx context.Context, req Request) (Action, error) {
 // live action of the same kind.
 func (m *Manager) create(ctx context.Context, req Request) (Action, error) {
 	if !req.DryRun {
-		live, err := m.store.List(ctx, Filter{Kind: req.Kind, Target: &req.Target, States: []State{StatePending, StateApplied, StateReverting}})
+		live, err := m.store.List(ctx, Filter{Kind: req.Kind, Target: &req.Target, States: LiveStates()})
 		if err != nil {
 			return Action{}, fmt.Errorf("respond: look for live actions on %s: %w", req.Target, err)
 		}
@@ -210,7 +210,7 @@ func (m *Manager) revert(ctx context.Context, a Action, actor, reason string, fi
 // crash as failed. It returns how many actions it reverted and the errors
 // it met (it carries on past individual failures).
 func (m *Manager) ReconcileOnce(ctx context.Context) (int, error) {
-	live, err := m.store.List(ctx, Filter{States: []State{StatePending, StateApplied, StateReverting}})
+	live, err := m.store.List(ctx, Filter{States: LiveStates()})
 	if err != nil {
 		return 0, fmt.Errorf("respond: list live actions: %w", err)
 	}

@@ -31,7 +31,11 @@ func (f *Filter) match(a *Action) bool {
 
 // Store keeps actions and their audit trail.
 type Store interface {
-	// Create stores a new action (Version must be 0; it becomes 1).
+	// Create stores a new action (Version must be 0; it becomes 1). It
+	// returns ErrStale for an existing ID, and ErrBusy when a is not a dry
+	// run and its target already has a live (pending, applied, reverting)
+	// action of the same kind that is not a dry run either: the store
+	// enforces one live action per kind and target even across processes.
 	Create(ctx context.Context, a *Action) error
 	// Update replaces an action if its stored Version equals a.Version,
 	// then increments a.Version; otherwise it returns ErrStale.
@@ -67,6 +71,13 @@ func (s *MemoryStore) Create(ctx context.Context, a *Action) error {
 	defer s.mu.Unlock()
 	if _, ok := s.actions[a.ID]; ok || a.Version != 0 {
 		return fmt.Errorf("respond: create action %s: %w", a.ID, ErrStale)
+	}
+	if a.Live() {
+		for _, o := range s.actions {
+			if o.Live() && o.Kind == a.Kind && o.Target == a.Target {
+				return fmt.Errorf("respond: create action %s on %s: %w (action %s)", a.ID, a.Target, ErrBusy, o.ID)
+			}
+		}
 	}
 	a.Version = 1
 	s.actions[a.ID] = clone(*a)

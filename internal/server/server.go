@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,11 +43,12 @@ type Server struct {
 	Addr   string
 	Logger *slog.Logger
 
-	mux    *http.ServeMux
-	mu     sync.Mutex
-	checks []Check
-	srv    *http.Server
-	ln     net.Listener
+	mux     *http.ServeMux
+	metrics atomic.Pointer[http.Handler]
+	mu      sync.Mutex
+	checks  []Check
+	srv     *http.Server
+	ln      net.Listener
 }
 
 // New returns a server for addr with /healthz, /readyz and /metrics.
@@ -57,8 +59,21 @@ func New(addr string, logger *slog.Logger) *Server {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.Handler())
+	var metrics http.Handler = promhttp.Handler()
+	s.metrics.Store(&metrics)
+	s.mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		(*s.metrics.Load()).ServeHTTP(w, r)
+	})
 	return s
+}
+
+// ProtectMetrics wraps the /metrics handler, e.g. in the API's
+// authentication: srv.ProtectMetrics(func(h http.Handler) http.Handler {
+// return apiServer.RequireRole(auth.RoleViewer, h) }). /healthz and /readyz
+// stay anonymous, for the kubelet.
+func (s *Server) ProtectMetrics(wrap func(http.Handler) http.Handler) {
+	h := wrap(promhttp.Handler())
+	s.metrics.Store(&h)
 }
 
 // Handle mounts h under pattern (net/http ServeMux syntax). Requests are

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,39 +26,10 @@ import (
 	"github.com/kubeward/kubeward/internal/policy"
 	"github.com/kubeward/kubeward/internal/policy/admission"
 	"github.com/kubeward/kubeward/internal/policy/packs"
+	"github.com/kubeward/kubeward/internal/shareddata"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
-
-// sharedData returns the path of rel in the project's shared real test
-// data (../shared/data next to the repository root, or
-// $KUBEWARD_TESTDATA). The test fails when it is missing.
-func sharedData(t *testing.T, rel string) string {
-	t.Helper()
-	dir := os.Getenv("KUBEWARD_TESTDATA")
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			if _, err := os.Stat(filepath.Join(wd, "go.mod")); err == nil {
-				break
-			}
-			parent := filepath.Dir(wd)
-			if parent == wd {
-				t.Fatal("no go.mod above the test directory; set KUBEWARD_TESTDATA")
-			}
-			wd = parent
-		}
-		dir = filepath.Join(wd, "..", "shared", "data")
-	}
-	p := filepath.Join(dir, rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("shared test data: %v (set KUBEWARD_TESTDATA)", err)
-	}
-	return p
-}
 
 // pipeline returns a real dispatcher on an in-memory store, and the store.
 func pipeline(t *testing.T) (*dispatch.Dispatcher, *memstore.Store) {
@@ -107,10 +77,7 @@ func replay(t *testing.T, e *detect.Engine, path string) []detect.Detection {
 
 func detectionEngine(t *testing.T) *detect.Engine {
 	t.Helper()
-	upstream, err := os.ReadFile(sharedData(t, "falco/k8s_audit_rules.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	upstream := shareddata.Read(t, "falco/k8s_audit_rules.yaml")
 	e, err := detect.New(detect.Config{Rules: []rules.File{{Name: "k8s_audit_rules.yaml", Data: upstream}, tetragon.DefaultRules()}, Hostname: "test-host"})
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +106,7 @@ func TestDetectionsBecomeAlerts(t *testing.T) {
 		"../../detect/testdata/audit/exec_pod.json",
 		"../../detect/testdata/audit/clusterrolebinding_cluster_admin.json",
 		"../../detect/testdata/audit/anonymous_allowed.json",
-		sharedData(t, "tetragon/03_chapter/03_security_observability_events/01_reaching_the_host_namespace/privileged-pod-nsenter.json"),
+		shareddata.Path(t, "tetragon/03_chapter/03_security_observability_events/01_reaching_the_host_namespace/privileged-pod-nsenter.json"),
 	} {
 		dets = append(dets, replay(t, e, p)...)
 	}

@@ -46,6 +46,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kubeward/kubeward/internal/shareddata"
 )
 
 // AssetInfo describes one built asset.
@@ -316,7 +318,7 @@ func cacheDir(tb testing.TB) string {
 }
 
 func ensureBuilt() (string, error) {
-	data, err := DataDir()
+	data, err := shareddata.Dir()
 	if err != nil {
 		return "", err
 	}
@@ -359,26 +361,7 @@ func ensureBuilt() (string, error) {
 	return final, nil
 }
 
-// DataDir returns the shared test data directory: $KUBEWARD_TESTDATA, or
-// ../shared/data next to the directory holding go.mod.
-func DataDir() (string, error) {
-	if d := os.Getenv("KUBEWARD_TESTDATA"); d != "" {
-		return d, nil
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			d := filepath.Join(dir, "..", "shared", "data")
-			if _, err := os.Stat(d); err != nil {
-				return "", fmt.Errorf("%w: %s (set KUBEWARD_TESTDATA): %v", errNoData, d, err)
-			}
-			return d, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("%w: no go.mod above %s (set KUBEWARD_TESTDATA)", errNoData, wd)
-		}
-	}
-}
+// DataDir returns the shared test data directory. It delegates to
+// shareddata.Dir and is kept for this package's callers that need the
+// directory itself.
+func DataDir() (string, error) { return shareddata.Dir() }

@@ -20,9 +20,9 @@ import (
 	"github.com/kubeward/kubeward/internal/detect"
 	"github.com/kubeward/kubeward/internal/detect/httpingest"
 	"github.com/kubeward/kubeward/internal/detect/internal/metricstest"
-	"github.com/kubeward/kubeward/internal/detect/internal/shareddata"
 	"github.com/kubeward/kubeward/internal/detect/k8saudit"
 	"github.com/kubeward/kubeward/internal/detect/rules"
+	"github.com/kubeward/kubeward/internal/shareddata"
 )
 
 type recorder struct {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/kubeward/kubeward/internal/detect/condition"
 	"github.com/kubeward/kubeward/internal/detect/event"
-	"github.com/kubeward/kubeward/internal/detect/internal/shareddata"
 	"github.com/kubeward/kubeward/internal/detect/tetragon"
+	"github.com/kubeward/kubeward/internal/shareddata"
 )
 
 func decode(t testing.TB, d *event.Decoder, b []byte) *event.Event {

@@ -114,3 +114,16 @@ func (e *Executor) Revert(ctx context.Context, a respond.Action) error {
 	}
 	return nil
 }
+
+// DecisionID returns the ID of the decision an applied action of Kind
+// stored, and false for other actions or when the undo data has none.
+func DecisionID(a respond.Action) (int64, bool) {
+	if a.Kind != Kind || len(a.Undo) == 0 {
+		return 0, false
+	}
+	var u undo
+	if err := json.Unmarshal(a.Undo, &u); err != nil || u.DecisionID == 0 {
+		return 0, false
+	}
+	return u.DecisionID, true
+}

@@ -37,9 +37,9 @@ type Decisions struct {
 	now func() time.Time
 }
 
-// Decisions returns the crowdsec.Store kept in s; now is the clock that
+// Decisions returns the crowdsec.Store (a *Decisions) kept in s; now is the clock that
 // stamps CreatedAt and deletions (time.Now when nil).
-func (s *Store) Decisions(now func() time.Time) *Decisions {
+func (s *Store) Decisions(now func() time.Time) crowdsec.Store {
 	if now == nil {
 		now = time.Now
 	}
@@ -183,8 +183,8 @@ func collectDecisions(rows pgx.Rows, f *crowdsec.Filter) ([]crowdsec.Decision, e
 // Bouncers is the crowdsec.BouncerStore view of a Store.
 type Bouncers struct{ s *Store }
 
-// Bouncers returns the crowdsec.BouncerStore kept in s.
-func (s *Store) Bouncers() *Bouncers { return &Bouncers{s: s} }
+// Bouncers returns the crowdsec.BouncerStore (a *Bouncers) kept in s.
+func (s *Store) Bouncers() crowdsec.BouncerStore { return &Bouncers{s: s} }
 
 // Add implements crowdsec.BouncerStore.
 func (b *Bouncers) Add(ctx context.Context, name, key string) error {
@@ -237,8 +237,10 @@ func (b *Bouncers) SetCursor(ctx context.Context, name string, c crowdsec.Cursor
 // ResponseActions is the respond.Store view of a Store.
 type ResponseActions struct{ s *Store }
 
-// ResponseActions returns the respond.Store kept in s.
-func (s *Store) ResponseActions() *ResponseActions { return &ResponseActions{s: s} }
+// ResponseActions returns the respond.Store (a *ResponseActions) kept in s. The
+// methods return interfaces so callers holding a store.Store can reach them
+// through one small interface whatever the backend (see cli.responseStores).
+func (s *Store) ResponseActions() respond.Store { return &ResponseActions{s: s} }
 
 const actionColumns = `id, kind, target_kind, target_namespace, target_name, params, ttl_ns, dry_run, actor, reason,
 	state, message, undo, created_at, applied_at, expires_at, ended_at, version`
@@ -269,6 +271,10 @@ func (r *ResponseActions) Create(ctx context.Context, a *respond.Action) error {
 	}
 	tag, err := r.s.pool.Exec(ctx, `INSERT INTO response_actions (`+actionColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1) ON CONFLICT (id) DO NOTHING`, args...)
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
+		// ID conflicts are absorbed by ON CONFLICT, so this is the live index.
+		return fmt.Errorf("postgres store: create action %s on %s: %w", a.ID, a.Target, respond.ErrBusy)
+	}
 	if err != nil {
 		return fmt.Errorf("postgres store: create action %s: %w", a.ID, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	sqlitedrv "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/kubeward/kubeward/internal/crowdsec"
 	"github.com/kubeward/kubeward/internal/respond"
@@ -31,9 +33,9 @@ type Decisions struct {
 	now func() time.Time
 }
 
-// Decisions returns the crowdsec.Store kept in s; now is the clock that
+// Decisions returns the crowdsec.Store (a *Decisions) kept in s; now is the clock that
 // stamps CreatedAt and deletions (time.Now when nil).
-func (s *Store) Decisions(now func() time.Time) *Decisions {
+func (s *Store) Decisions(now func() time.Time) crowdsec.Store {
 	if now == nil {
 		now = time.Now
 	}
@@ -180,8 +182,8 @@ func scanDecision(row interface{ Scan(...any) error }) (crowdsec.Decision, error
 // Bouncers is the crowdsec.BouncerStore view of a Store.
 type Bouncers struct{ s *Store }
 
-// Bouncers returns the crowdsec.BouncerStore kept in s.
-func (s *Store) Bouncers() *Bouncers { return &Bouncers{s: s} }
+// Bouncers returns the crowdsec.BouncerStore (a *Bouncers) kept in s.
+func (s *Store) Bouncers() crowdsec.BouncerStore { return &Bouncers{s: s} }
 
 // Add implements crowdsec.BouncerStore.
 func (b *Bouncers) Add(ctx context.Context, name, key string) error {
@@ -251,8 +253,10 @@ func (b *Bouncers) SetCursor(ctx context.Context, name string, c crowdsec.Cursor
 // ResponseActions is the respond.Store view of a Store.
 type ResponseActions struct{ s *Store }
 
-// ResponseActions returns the respond.Store kept in s.
-func (s *Store) ResponseActions() *ResponseActions { return &ResponseActions{s: s} }
+// ResponseActions returns the respond.Store (a *ResponseActions) kept in s. The
+// methods return interfaces so callers holding a store.Store can reach them
+// through one small interface whatever the backend (see cli.responseStores).
+func (s *Store) ResponseActions() respond.Store { return &ResponseActions{s: s} }
 
 const actionColumns = `id, kind, target_kind, target_namespace, target_name, params, ttl_ns, dry_run, actor, reason,
 	state, message, undo, created_at, applied_at, expires_at, ended_at, version`
@@ -271,6 +275,10 @@ func (r *ResponseActions) Create(ctx context.Context, a *respond.Action) error {
 		a.ID, string(a.Kind), a.Target.Kind, a.Target.Namespace, a.Target.Name, string(params), int64(a.TTL), a.DryRun,
 		a.Actor, a.Reason, string(a.State), a.Message, nullBytes(a.Undo),
 		rawTime(a.CreatedAt), fmtTime(a.AppliedAt), fmtTime(a.ExpiresAt), fmtTime(a.EndedAt))
+	if sqErr := (*sqlitedrv.Error)(nil); errors.As(err, &sqErr) && sqErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
+		// ID conflicts are absorbed by ON CONFLICT, so this is the live index.
+		return fmt.Errorf("sqlite store: create action %s on %s: %w", a.ID, a.Target, respond.ErrBusy)
+	}
 	if err != nil {
 		return fmt.Errorf("sqlite store: create action %s: %w", a.ID, err)
 	}

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -30,4 +31,14 @@ func TestBouncerStoreContract(t *testing.T) {
 
 func TestResponseStoreContract(t *testing.T) {
 	respondtest.RunStoreContract(t, func(t *testing.T) respond.Store { return openTemp(t).ResponseActions() })
+}
+
+// BenchmarkDecisionsStartupQuery30k: a bouncer's startup poll over 30k bans.
+func BenchmarkDecisionsStartupQuery30k(b *testing.B) {
+	s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "kubeward.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	crowdsectest.BenchmarkStartupQuery(b, s.Decisions(nil), 30000)
 }

@@ -13,10 +13,8 @@ import (
 	"testing"
 
 	"github.com/kubeward/kubeward/internal/cve"
+	"github.com/kubeward/kubeward/internal/shareddata"
 )
-
-// TestDataEnv overrides where the shared test data directory is.
-const TestDataEnv = "KUBEWARD_TESTDATA"
 
 // RecordsArchive is the real-records archive, relative to the data directory.
 const RecordsArchive = "cve/vulnrichment-records.tar.gz"
@@ -45,7 +43,7 @@ func RealRecords(tb testing.TB, n int) []*cve.Record {
 }
 
 func loadRecords(n int) ([]*cve.Record, error) {
-	dir, err := DataDir()
+	dir, err := shareddata.Dir()
 	if err != nil {
 		return nil, err
 	}
@@ -86,29 +84,4 @@ func loadRecords(n int) ([]*cve.Record, error) {
 		return nil, fmt.Errorf("%s holds no records", path)
 	}
 	return recs, nil
-}
-
-// DataDir returns the shared test data directory: $KUBEWARD_TESTDATA, or
-// ../shared/data next to the repository root (the directory with go.mod,
-// found from the working directory up).
-func DataDir() (string, error) {
-	if d := os.Getenv(TestDataEnv); d != "" {
-		return d, nil
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			data := filepath.Join(dir, "..", "shared", "data")
-			if _, err := os.Stat(data); err != nil {
-				return "", fmt.Errorf("test data not found at %s (set %s): %w", data, TestDataEnv, err)
-			}
-			return data, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", fmt.Errorf("no go.mod above %s: cannot locate ../shared/data (set %s)", wd, TestDataEnv)
-		}
-	}
 }

@@ -61,6 +61,10 @@ CREATE TABLE response_actions (
 );
 CREATE INDEX response_actions_state_idx ON response_actions (state, created_at);
 CREATE INDEX response_actions_created_idx ON response_actions (created_at, id);
+-- One live action per kind and target, even with several kubeward
+-- processes on one database (respond.Store.Create returns ErrBusy).
+CREATE UNIQUE INDEX response_actions_live_idx ON response_actions (kind, target_kind, target_namespace, target_name)
+    WHERE state IN ('pending', 'applied', 'reverting') AND NOT dry_run;
 
 CREATE TABLE response_events (
     seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

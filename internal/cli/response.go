@@ -1,0 +1,99 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/kubeward/kubeward/internal/api"
+	"github.com/kubeward/kubeward/internal/cluster"
+	"github.com/kubeward/kubeward/internal/crowdsec"
+	"github.com/kubeward/kubeward/internal/respond"
+	"github.com/kubeward/kubeward/internal/respond/executors"
+	"github.com/kubeward/kubeward/internal/store"
+	"github.com/kubeward/kubeward/internal/workers"
+)
+
+// responseFlags configure the cluster connection and the response side of
+// serve: actions, their reconciler, and the CrowdSec-compatible Local API.
+type responseFlags struct {
+	kubeconfig  string
+	kubeContext string
+	lapiListen  string
+}
+
+func (f *responseFlags) bind(fs *pflag.FlagSet) {
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for the cluster kubeward watches and acts on (default: $KUBECONFIG, ~/.kube/config, then in-cluster; none found: bans only)")
+	fs.StringVar(&f.kubeContext, "kube-context", "", "kubeconfig context (default: the current one)")
+	fs.StringVar(&f.lapiListen, "lapi-listen", "", "address of the CrowdSec-compatible Local API for bouncers (GET /v1/decisions, /v1/decisions/stream with X-Api-Key), e.g. :8081; empty: off")
+}
+
+// start builds the response manager and its background loops in set and
+// returns the API routes that expose them.
+func (f *responseFlags) start(ctx context.Context, set *workers.Set, app *App, st store.Store) ([]api.Route, error) {
+	dec, bouncers, actions, err := ResponseStores(st)
+	if err != nil {
+		return nil, err
+	}
+	var view *cluster.View
+	execs := executors.All(nil, nil, dec)
+	clients, kerr := cluster.Connect(f.kubeconfig, f.kubeContext)
+	switch {
+	case kerr != nil && f.kubeconfig != "":
+		return nil, fmt.Errorf("--kubeconfig: %w", kerr)
+	case kerr != nil:
+		app.Logger.Info("no Kubernetes cluster configured: cluster view and Kubernetes actions are off, IP bans work", "reason", kerr)
+	default:
+		execs = executors.All(clients.Client, clients.Dynamic, dec)
+		view = cluster.New(clients.Client, 10*time.Minute)
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := view.Start(sctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("watch the cluster: %w", err)
+		}
+	}
+	mgr := respond.NewManager(actions, execs, respond.Options{Logger: app.Logger})
+	set.Go(ctx, "respond-reconciler", (&respond.Reconciler{Manager: mgr, Logger: app.Logger}).Run)
+	set.Go(ctx, "crowdsec-janitor", (&crowdsec.Janitor{Store: dec, Logger: app.Logger}).Run)
+	if f.lapiListen != "" {
+		if err := serveLAPI(ctx, set, app, f.lapiListen, crowdsec.NewHandler(dec, bouncers, crowdsec.Options{Logger: app.Logger})); err != nil {
+			return nil, err
+		}
+	}
+	return api.RespondRoutes(api.RespondDeps{Manager: mgr, View: view, Decisions: dec, Bouncers: bouncers, Logger: app.Logger}), nil
+}
+
+// serveLAPI serves the bouncers' Local API on its own listener: bouncers
+// authenticate with their API keys, not with the console's tokens, and
+// usually sit on another network path.
+func serveLAPI(ctx context.Context, set *workers.Set, app *App, addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--lapi-listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	app.Logger.Info("CrowdSec-compatible Local API listening", "addr", ln.Addr().String())
+	set.Go(ctx, "crowdsec-lapi", func(ctx context.Context) error {
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(ln) }()
+		select {
+		case err := <-errc:
+			return fmt.Errorf("local API: %w", err)
+		case <-ctx.Done():
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		return nil
+	})
+	return nil
+}
