@@ -294,6 +294,13 @@ func writeFile(root *os.Root, name string, r io.Reader) error {
 // replace removes whatever an earlier layer left at name, then creates the
 // new entry.
 func replace(root *os.Root, name string, create func() error) error {
+	// Most entries are new and their directory exists (an Alpine busybox
+	// layer is hundreds of symlinks): try that first, and only on "exists"
+	// or "no such directory" make the directory and clear the name.
+	err := create()
+	if err == nil || !errors.Is(err, fs.ErrExist) && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
 	if err := root.MkdirAll(path.Dir(name), 0o755); err != nil {
 		return err
 	}

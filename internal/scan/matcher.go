@@ -25,6 +25,12 @@ type Finding struct {
 	// installed version; empty when no fix is known.
 	FixedVersions []string `json:"fixed_versions,omitempty"`
 	Severity      Severity `json:"severity"`
+	// Enrichment is what an Enricher added (CVSS, KEV, EPSS, SSVC); nil
+	// when the scan was not enriched or the source knows none of the IDs.
+	Enrichment *Enrichment `json:"enrichment,omitempty"`
+	// Suppression is set on suppressed findings (Report.Suppressed): why a
+	// VEX document or an ignore file took the finding out.
+	Suppression *Suppression `json:"suppression,omitempty"`
 }
 
 // Matcher matches packages against a vulnerability database.

@@ -24,3 +24,13 @@ var imageUnsafeEntries = promauto.NewCounter(prometheus.CounterOpts{
 	Name: "kubeward_scan_image_unsafe_entries_total",
 	Help: "Image layer entries skipped because they would leave the unpacking root or could not be written.",
 })
+
+var enrichMisses = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "kubeward_scan_enrich_misses_total",
+	Help: "CVE IDs of findings that the CVE store does not hold, so the finding was not enriched from them.",
+})
+
+var suppressionErrors = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "kubeward_scan_suppression_file_errors_total",
+	Help: "VEX documents (kind=vex) and ignore files (kind=ignore) that could not be read.",
+}, []string{"kind"})

@@ -11,7 +11,10 @@ import (
 // Report is the result of a scan: the inventory and its findings.
 type Report struct {
 	Packages []Package `json:"packages"`
+	// Findings are the open findings; CountAtLeast counts only these.
 	Findings []Finding `json:"findings"`
+	// Suppressed are findings a VEX document or an ignore file suppressed.
+	Suppressed []Finding `json:"suppressed,omitempty"`
 }
 
 // CountAtLeast returns the number of findings whose severity is at least
@@ -58,14 +61,22 @@ func (r Report) WriteTable(w io.Writer) error {
 		if f.Package.Origin != "" && f.Package.Origin != f.Package.Name {
 			name += " (" + f.Package.Origin + ")"
 		}
+		sev := f.Severity.Level.String()
+		if f.Enrichment != nil && f.Enrichment.KEV != nil {
+			sev += " KEV"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			name, f.Package.Version, f.Package.Ecosystem, f.AdvisoryID, f.Severity.Level,
+			name, f.Package.Version, f.Package.Ecosystem, f.AdvisoryID, sev,
 			dash(strings.Join(f.FixedVersions, ", ")), dash(strings.Join(f.Aliases, ", ")), dash(loc))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table report: %w", err)
 	}
-	_, err := fmt.Fprintf(w, "%d packages, %d findings\n", len(r.Packages), len(r.Findings))
+	summary := fmt.Sprintf("%d packages, %d findings", len(r.Packages), len(r.Findings))
+	if len(r.Suppressed) > 0 {
+		summary += fmt.Sprintf(", %d suppressed", len(r.Suppressed))
+	}
+	_, err := fmt.Fprintln(w, summary)
 	if err != nil {
 		return fmt.Errorf("write table report: %w", err)
 	}

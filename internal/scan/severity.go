@@ -56,7 +56,9 @@ type Severity struct {
 	Score float64 `json:"score,omitempty"`
 	// Source says where the level came from: "cvss" (a vector in the
 	// record's OSV severity field), "database_specific" (the record's
-	// database_specific.severity label) or "" when unknown.
+	// database_specific.severity label), "cve:<container>" (a CVSS metric
+	// of the CVE record, set by an Enricher when the advisory has no
+	// vector) or "" when unknown.
 	Source string `json:"source,omitempty"`
 	// Vector is the CVSS vector scored, if any.
 	Vector string `json:"vector,omitempty"`
