@@ -32,7 +32,7 @@ func init() {
 	declareRoutes(func(s *Server) []Route {
 		return []Route{
 			{Method: "POST", Path: "/api/v1/policy/scan", Role: auth.RoleViewer, Handler: s.scanManifests,
-				Summary: "Check uploaded Kubernetes manifests (YAML or JSON, multi-document) against the default policy packs (the seed's detect-smells)",
+				Summary:  "Check uploaded Kubernetes manifests (YAML or JSON, multi-document) against the default policy packs (the seed's detect-smells)",
 				Response: "PolicyScanResult"},
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"github.com/kubeward/kubeward/internal/cve/ingest"
 	"github.com/kubeward/kubeward/internal/deadletter"
 	"github.com/kubeward/kubeward/internal/detect"
+	"github.com/kubeward/kubeward/internal/detect/eventstore"
 	"github.com/kubeward/kubeward/internal/policy/admission"
 	"github.com/kubeward/kubeward/internal/store"
 	"github.com/kubeward/kubeward/internal/workers"
@@ -40,13 +41,16 @@ type consumer struct {
 func startConsumerSet(ctx context.Context, app *App, st store.Store, b bus.Bus, c *ingest.Consumer, al *alerting) (*workers.Set, context.Context) {
 	set, wctx := workers.New(ctx, app.Logger)
 	consumers := []consumer{{"cve-ingest", ingest.Options(), c.Handle}}
-	dlqTopics := []string{ingest.Topic}
+	dlqTopics := []string{ingest.Topic, detect.Topic}
+	if es, ok := st.(interface{ Events() eventstore.Store }); ok {
+		consumers = append(consumers, consumer{"event-store", eventstore.Options(), eventstore.NewHandler(es.Events(), app.Logger)})
+	}
 	if al != nil {
 		set.Go(wctx, "alert-dispatch", func(ctx context.Context) error { return al.dispatcher.Run(ctx, 0) })
 		for _, sc := range source.Consumers(al.dispatcher, source.Converter{}, app.Logger) {
 			consumers = append(consumers, consumer{sc.Options.Group, sc.Options, sc.Handler})
 		}
-		dlqTopics = append(dlqTopics, detect.Topic, admission.TopicViolations, source.TopicAlerts)
+		dlqTopics = append(dlqTopics, admission.TopicViolations, source.TopicAlerts)
 	}
 	rec := &deadletter.Recorder{Store: st}
 	dlq := make([]string, len(dlqTopics))

@@ -13,6 +13,8 @@ import (
 	"github.com/kubeward/kubeward/internal/api"
 	"github.com/kubeward/kubeward/internal/cluster"
 	"github.com/kubeward/kubeward/internal/crowdsec"
+	"github.com/kubeward/kubeward/internal/policy/audit"
+	"github.com/kubeward/kubeward/internal/policy/packs"
 	"github.com/kubeward/kubeward/internal/respond"
 	"github.com/kubeward/kubeward/internal/respond/executors"
 	"github.com/kubeward/kubeward/internal/store"
@@ -25,11 +27,15 @@ type responseFlags struct {
 	kubeconfig  string
 	kubeContext string
 	lapiListen  string
+	auditEvery  time.Duration
+	policyCfg   string
 }
 
 func (f *responseFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for the cluster kubeward watches and acts on (default: $KUBECONFIG, ~/.kube/config, then in-cluster; none found: bans only)")
 	fs.StringVar(&f.kubeContext, "kube-context", "", "kubeconfig context (default: the current one)")
+	fs.DurationVar(&f.auditEvery, "policy-audit-interval", 10*time.Minute, "how often live objects are audited into PolicyReports (wgpolicyk8s.io/v1alpha2 CRDs must be installed); 0: off")
+	fs.StringVar(&f.policyCfg, "policy-audit-config", "", "policy configuration for the background audit (packs, parameters, policies), as for `policy scan --policy-config`")
 	fs.StringVar(&f.lapiListen, "lapi-listen", "", "address of the CrowdSec-compatible Local API for bouncers (GET /v1/decisions, /v1/decisions/stream with X-Api-Key), e.g. :8081; empty: off")
 }
 
@@ -56,6 +62,11 @@ func (f *responseFlags) start(ctx context.Context, set *workers.Set, app *App, s
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("watch the cluster: %w", err)
+		}
+		if f.auditEvery > 0 {
+			if err := f.startAudit(ctx, set, app, clients); err != nil {
+				return nil, err
+			}
 		}
 	}
 	mgr := respond.NewManager(actions, execs, respond.Options{Logger: app.Logger})
@@ -95,5 +106,24 @@ func serveLAPI(ctx context.Context, set *workers.Set, app *App, addr string, h h
 		}
 		return nil
 	})
+	return nil
+}
+
+// startAudit runs the background audit of live objects into bounded
+// PolicyReports.
+func (f *responseFlags) startAudit(ctx context.Context, set *workers.Set, app *App, clients *cluster.Clients) error {
+	var cfg packs.Config
+	if f.policyCfg != "" {
+		var err error
+		if cfg, err = packs.ReadConfig(f.policyCfg); err != nil {
+			return err
+		}
+	}
+	engine, err := packs.Build(cfg)
+	if err != nil {
+		return err
+	}
+	a := audit.New(clients.Dynamic, engine, audit.Options{Logger: app.Logger})
+	set.Go(ctx, "policy-audit", func(ctx context.Context) error { return a.Run(ctx, f.auditEvery) })
 	return nil
 }

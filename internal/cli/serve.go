@@ -14,6 +14,7 @@ import (
 	"github.com/kubeward/kubeward/internal/api"
 	"github.com/kubeward/kubeward/internal/bus"
 	"github.com/kubeward/kubeward/internal/detect"
+	"github.com/kubeward/kubeward/internal/detect/eventstore"
 	"github.com/kubeward/kubeward/internal/detect/httpingest"
 	"github.com/kubeward/kubeward/internal/server"
 	"github.com/kubeward/kubeward/internal/workers"
@@ -32,17 +33,18 @@ const (
 )
 
 type serveOptions struct {
-	listen       string
-	role         string
-	drainTimeout time.Duration
-	grace        time.Duration
-	feed         feedFlags
-	detectRules  []string
-	admission    admissionFlags
-	flowSensor   flowSensorFlags
-	alerts       alertFlags
-	api          apiFlags
-	response     responseFlags
+	listen         string
+	role           string
+	drainTimeout   time.Duration
+	grace          time.Duration
+	feed           feedFlags
+	detectRules    []string
+	admission      admissionFlags
+	flowSensor     flowSensorFlags
+	alerts         alertFlags
+	api            apiFlags
+	response       responseFlags
+	eventRetention time.Duration
 }
 
 func newServeCmd(app *App) *cobra.Command {
@@ -89,6 +91,7 @@ then exits.`,
 	o.alerts.bind(f)
 	o.api.bind(f)
 	o.response.bind(f)
+	f.DurationVar(&o.eventRetention, "event-retention", eventstore.DefaultRetention, "how long detections are kept for GET /api/v1/events (0: forever)")
 	return cmd
 }
 
@@ -155,6 +158,9 @@ func runServe(ctx context.Context, app *App, o serveOptions) error {
 		}
 	}
 	if o.role != roleAPI {
+		if es, ok := st.(interface{ Events() eventstore.Store }); ok && o.eventRetention > 0 {
+			producers.Go(pctx, "event-retention", eventstore.Retention{Store: es.Events(), Keep: o.eventRetention, Logger: log}.Run)
+		}
 		if err := o.feed.start(pctx, producers, app, st, b); err != nil {
 			consumers.Stop()
 			return err
@@ -168,6 +174,9 @@ func runServe(ctx context.Context, app *App, o serveOptions) error {
 			return err
 		}
 		extra := slices.Concat(api.AlertRoutes(al.service, log), respondRoutes)
+		if es, ok := st.(interface{ Events() eventstore.Store }); ok {
+			extra = append(extra, api.EventRoutes(es.Events(), log)...)
+		}
 		a, err := o.api.server(pctx, app, st, o.listen, producers, extra)
 		if err != nil {
 			producers.Stop()
