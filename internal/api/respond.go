@@ -204,13 +204,22 @@ func (h *respondHandler) applyAction(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &body) {
 		return
 	}
-	ttl, err := time.ParseDuration(body.TTL)
-	if err != nil {
-		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("ttl %q: give a duration such as 30m or 4h", body.TTL))
+	ttl, ok := parseTTL(w, r, body.TTL)
+	if !ok {
 		return
 	}
 	h.apply(w, r, respond.Request{Kind: body.Kind, Target: body.Target, Params: body.Params, TTL: ttl,
 		DryRun: body.DryRun, Actor: who, Reason: body.Reason})
+}
+
+// parseTTL reads an action's TTL, answering 400 when it is not a duration.
+func parseTTL(w http.ResponseWriter, r *http.Request, s string) (time.Duration, bool) {
+	ttl, err := time.ParseDuration(s)
+	if err != nil {
+		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("ttl %q: give a duration such as 30m or 4h", s))
+		return 0, false
+	}
+	return ttl, true
 }
 
 // apply runs req and answers with the recorded action: 201 when applied
@@ -394,9 +403,8 @@ func (h *respondHandler) addDecision(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &body) {
 		return
 	}
-	ttl, err := time.ParseDuration(body.TTL)
-	if err != nil {
-		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("ttl %q: give a duration such as 30m or 4h", body.TTL))
+	ttl, ok := parseTTL(w, r, body.TTL)
+	if !ok {
 		return
 	}
 	scope := ipban.TargetIP
