@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/kubeward/kubeward/internal/policy/admission"
 	"github.com/kubeward/kubeward/internal/policy/admission/webhookcert"
 	"github.com/kubeward/kubeward/internal/policy/packs"
+	"github.com/kubeward/kubeward/internal/server"
 	"github.com/kubeward/kubeward/internal/workers"
 )
 
@@ -103,17 +103,8 @@ func (a *admissionFlags) start(ctx context.Context, set *workers.Set, app *App, 
 	app.Logger.Info("admission webhook listening", "addr", ln.Addr().String(), "path", admission.Path, "cert_dir", dir, "default_action", action, "bypass", a.bypass)
 	set.Go(ctx, "admission-certs", func(ctx context.Context) error { return certs.Run(ctx, time.Hour) })
 	set.Go(ctx, "admission-webhook", func(ctx context.Context) error {
-		errc := make(chan error, 1)
-		go func() { errc <- srv.ServeTLS(ln, "", "") }()
-		select {
-		case err := <-errc:
+		if err := server.ServeUntil(ctx, srv, ln, true, 5*time.Second); err != nil {
 			return fmt.Errorf("admission webhook: %w", err)
-		case <-ctx.Done():
-		}
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return err
 		}
 		return nil
 	})

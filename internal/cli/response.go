@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/kubeward/kubeward/internal/policy/packs"
 	"github.com/kubeward/kubeward/internal/respond"
 	"github.com/kubeward/kubeward/internal/respond/executors"
+	"github.com/kubeward/kubeward/internal/server"
 	"github.com/kubeward/kubeward/internal/store"
 	"github.com/kubeward/kubeward/internal/workers"
 )
@@ -92,17 +92,8 @@ func serveLAPI(ctx context.Context, set *workers.Set, app *App, addr string, h h
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	app.Logger.Info("CrowdSec-compatible Local API listening", "addr", ln.Addr().String())
 	set.Go(ctx, "crowdsec-lapi", func(ctx context.Context) error {
-		errc := make(chan error, 1)
-		go func() { errc <- srv.Serve(ln) }()
-		select {
-		case err := <-errc:
+		if err := server.ServeUntil(ctx, srv, ln, false, 5*time.Second); err != nil {
 			return fmt.Errorf("local API: %w", err)
-		case <-ctx.Done():
-		}
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return err
 		}
 		return nil
 	})

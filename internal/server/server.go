@@ -178,3 +178,29 @@ func instrument(route string, h http.Handler) http.Handler {
 		requestsTotal.WithLabelValues(route, r.Method, strconv.Itoa(rec.code)).Inc()
 	})
 }
+
+// ServeUntil serves srv on ln (over TLS with srv.TLSConfig when useTLS)
+// until ctx ends, then shuts it down, giving in-flight requests up to
+// grace. It is for the extra listeners some roles open (the admission
+// webhook, the bouncers' Local API).
+func ServeUntil(ctx context.Context, srv *http.Server, ln net.Listener, useTLS bool, grace time.Duration) error {
+	errc := make(chan error, 1)
+	go func() {
+		if useTLS {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
