@@ -9,12 +9,15 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/kubeward/kubeward/internal/alert/source"
 	"github.com/kubeward/kubeward/internal/api"
+	"github.com/kubeward/kubeward/internal/bus"
 	"github.com/kubeward/kubeward/internal/cluster"
 	"github.com/kubeward/kubeward/internal/crowdsec"
 	"github.com/kubeward/kubeward/internal/policy/audit"
 	"github.com/kubeward/kubeward/internal/policy/packs"
 	"github.com/kubeward/kubeward/internal/respond"
+	"github.com/kubeward/kubeward/internal/respond/auto"
 	"github.com/kubeward/kubeward/internal/respond/executors"
 	"github.com/kubeward/kubeward/internal/server"
 	"github.com/kubeward/kubeward/internal/store"
@@ -24,16 +27,18 @@ import (
 // responseFlags configure the cluster connection and the response side of
 // serve: actions, their reconciler, and the CrowdSec-compatible Local API.
 type responseFlags struct {
-	kubeconfig  string
-	kubeContext string
-	lapiListen  string
-	auditEvery  time.Duration
-	policyCfg   string
+	kubeconfig   string
+	kubeContext  string
+	lapiListen   string
+	auditEvery   time.Duration
+	policyCfg    string
+	respondRules string
 }
 
 func (f *responseFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig for the cluster kubeward watches and acts on (default: $KUBECONFIG, ~/.kube/config, then in-cluster; none found: bans only)")
 	fs.StringVar(&f.kubeContext, "kube-context", "", "kubeconfig context (default: the current one)")
+	fs.StringVar(&f.respondRules, "respond-rules", "", "YAML automatic response rules (which alerts trigger which action with which TTL); empty: off; rules only dry-run unless they say enforce: true")
 	fs.DurationVar(&f.auditEvery, "policy-audit-interval", 10*time.Minute, "how often live objects are audited into PolicyReports (wgpolicyk8s.io/v1alpha2 CRDs must be installed); 0: off")
 	fs.StringVar(&f.policyCfg, "policy-audit-config", "", "policy configuration for the background audit (packs, parameters, policies), as for `policy scan --policy-config`")
 	fs.StringVar(&f.lapiListen, "lapi-listen", "", "address of the CrowdSec-compatible Local API for bouncers (GET /v1/decisions, /v1/decisions/stream with X-Api-Key), e.g. :8081; empty: off")
@@ -41,7 +46,7 @@ func (f *responseFlags) bind(fs *pflag.FlagSet) {
 
 // start builds the response manager and its background loops in set and
 // returns the API routes that expose them.
-func (f *responseFlags) start(ctx context.Context, set *workers.Set, app *App, st store.Store) ([]api.Route, error) {
+func (f *responseFlags) start(ctx context.Context, set *workers.Set, app *App, st store.Store, b bus.Bus) ([]api.Route, error) {
 	dec, bouncers, actions, err := ResponseStores(st)
 	if err != nil {
 		return nil, err
@@ -71,6 +76,11 @@ func (f *responseFlags) start(ctx context.Context, set *workers.Set, app *App, s
 	}
 	mgr := respond.NewManager(actions, execs, respond.Options{Logger: app.Logger})
 	set.Go(ctx, "respond-reconciler", (&respond.Reconciler{Manager: mgr, Logger: app.Logger}).Run)
+	if f.respondRules != "" {
+		if err := startAutoRespond(ctx, set, app, mgr, b, f.respondRules); err != nil {
+			return nil, err
+		}
+	}
 	set.Go(ctx, "crowdsec-janitor", (&crowdsec.Janitor{Store: dec, Logger: app.Logger}).Run)
 	if f.lapiListen != "" {
 		if err := serveLAPI(ctx, set, app, f.lapiListen, crowdsec.NewHandler(dec, bouncers, crowdsec.Options{Logger: app.Logger})); err != nil {
@@ -116,5 +126,28 @@ func (f *responseFlags) startAudit(ctx context.Context, set *workers.Set, app *A
 	}
 	a := audit.New(clients.Dynamic, engine, audit.Options{Logger: app.Logger})
 	set.Go(ctx, "policy-audit", func(ctx context.Context) error { return a.Run(ctx, f.auditEvery) })
+	return nil
+}
+
+// startAutoRespond consumes detections, violations and alerts and applies
+// the matching response rules (dry-run unless a rule enforces).
+func startAutoRespond(ctx context.Context, set *workers.Set, app *App, mgr *respond.Manager, b bus.Bus, path string) error {
+	rules, err := auto.LoadRules(path)
+	if err != nil {
+		return fmt.Errorf("--respond-rules: %w", err)
+	}
+	r, err := auto.New(mgr, rules, nil, app.Logger)
+	if err != nil {
+		return fmt.Errorf("--respond-rules: %w", err)
+	}
+	opts := auto.ConsumeOptions()
+	if d, ok := b.(bus.GroupDeclarer); ok {
+		if err := d.DeclareGroup(opts.Group, opts.Topics...); err != nil {
+			return err
+		}
+	}
+	h := auto.NewHandler(r, source.Converter{}, app.Logger)
+	set.Go(ctx, "auto-respond", func(ctx context.Context) error { return b.Consume(ctx, opts, h) })
+	app.Logger.Info("automatic response rules loaded", "rules", len(rules), "file", path)
 	return nil
 }

@@ -167,7 +167,7 @@ func runServe(ctx context.Context, app *App, o serveOptions) error {
 		}
 	}
 	if o.role != roleIngest {
-		respondRoutes, err := o.response.start(pctx, producers, app, st)
+		respondRoutes, err := o.response.start(pctx, producers, app, st, b)
 		if err != nil {
 			producers.Stop()
 			consumers.Stop()

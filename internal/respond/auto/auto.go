@@ -32,6 +32,12 @@ type Rule struct {
 	Name string `json:"name"`
 	// Match lists labels an alert must carry with exactly these values.
 	Match map[string]string `json:"match"`
+	// Source, when set, keeps only alerts raised by this source.
+	Source alert.Source `json:"source,omitempty"`
+	// MinSeverity, when set, keeps only alerts at least this severe.
+	MinSeverity alert.Severity `json:"minSeverity,omitempty"`
+	// Matchers must all match the alert's labels (see alert.ParseMatcher).
+	Matchers alert.Matchers `json:"-"`
 	// Kind is the action kind.
 	Kind respond.Kind `json:"kind"`
 	// Target is the object to act on; each field may name alert labels as
@@ -61,8 +67,14 @@ type Responder struct {
 // slog.Default when nil. Rules without a name, kind or TTL are refused.
 func New(m *respond.Manager, rules []Rule, now func() time.Time, logger *slog.Logger) (*Responder, error) {
 	for i, r := range rules {
-		if r.Name == "" || r.Kind == "" || r.TTL <= 0 || len(r.Match) == 0 {
-			return nil, fmt.Errorf("auto response rule %d (%q): name, match, kind and a positive ttl are required", i, r.Name)
+		if r.Name == "" || r.Kind == "" || r.TTL <= 0 || (len(r.Match) == 0 && r.Matchers.Len() == 0 && r.Source == "" && r.MinSeverity == "") {
+			return nil, fmt.Errorf("auto response rule %d (%q): name, a match (labels, source or severity), kind and a positive ttl are required", i, r.Name)
+		}
+		if r.Source != "" && !r.Source.Valid() {
+			return nil, fmt.Errorf("auto response rule %d (%q): unknown source %q", i, r.Name, r.Source)
+		}
+		if r.MinSeverity != "" && !r.MinSeverity.Valid() {
+			return nil, fmt.Errorf("auto response rule %d (%q): unknown severity %q", i, r.Name, r.MinSeverity)
 		}
 	}
 	if now == nil {
@@ -86,7 +98,7 @@ func (r *Responder) Handle(ctx context.Context, a alert.Alert) ([]respond.Action
 	var out []respond.Action
 	var errs []error
 	for _, rule := range r.rules {
-		if !matches(rule.Match, a.Labels) {
+		if !rule.matches(a) {
 			continue
 		}
 		req, ok := request(rule, a)
@@ -131,13 +143,38 @@ func (r *Responder) firstDryRun(key string, now time.Time, ttl time.Duration) bo
 	return true
 }
 
-func matches(match map[string]string, labels alert.LabelSet) bool {
-	for k, v := range match {
-		if labels[k] != v {
+// matches reports whether a passes every selector of the rule.
+func (r Rule) matches(a alert.Alert) bool {
+	for k, v := range r.Match {
+		if a.Labels[k] != v {
 			return false
 		}
 	}
-	return true
+	if r.Source != "" && a.Source != r.Source {
+		return false
+	}
+	if r.MinSeverity != "" && severityRank(a.Severity) < severityRank(r.MinSeverity) {
+		return false
+	}
+	return r.Matchers.Matches(a.Labels)
+}
+
+// severityRank orders severities from info (1) to critical (5); an
+// unknown severity ranks 0, below every rule's minimum.
+func severityRank(s alert.Severity) int {
+	switch s {
+	case alert.SeverityCritical:
+		return 5
+	case alert.SeverityHigh:
+		return 4
+	case alert.SeverityMedium:
+		return 3
+	case alert.SeverityLow:
+		return 2
+	case alert.SeverityInfo:
+		return 1
+	}
+	return 0
 }
 
 // request builds the action request of rule for a; false when a label the
