@@ -190,8 +190,19 @@ type IngestResult struct {
 // Ingest validates alerts, merges each with its stored version, stores
 // them and adds them to their aggregation groups. Invalid alerts (and new
 // alerts beyond MaxAlerts) are listed in the result and counted, the
-// others are accepted. The error is non-nil only when storing failed; then
-// nothing of this call was accepted and the caller should retry.
+// others are accepted. The error is non-nil only when reading or storing
+// failed; then nothing of this call was accepted and the caller should
+// retry.
+//
+// The stored version, not the copy held in memory, is what a received
+// alert is merged with: in split roles an API-only process acknowledges
+// alerts in the shared storage, and merging with the in-memory copy would
+// write the alert back without that acknowledgement. An acknowledgement
+// therefore survives every later update of the same firing episode, and
+// is dropped only when the alert resolved and fires again (a new episode,
+// see alert.Merge). The read (one GetAlert per distinct fingerprint) and
+// the write are not one transaction: an acknowledgement stored by another
+// process between them is still overwritten.
 func (d *Dispatcher) Ingest(ctx context.Context, alerts ...alert.Alert) (IngestResult, error) {
 	var res IngestResult
 	now := d.opts.Clock.Now()
@@ -212,24 +223,41 @@ func (d *Dispatcher) Ingest(ctx context.Context, alerts ...alert.Alert) (IngestR
 	}
 	d.ingestMu.Lock()
 	defer d.ingestMu.Unlock()
+	fps := make([]alert.Fingerprint, len(valid))
+	for i, v := range valid {
+		fps[i] = v.a.Fingerprint()
+	}
+	stored, err := d.storedVersions(ctx, fps)
+	if err != nil {
+		receivedTotal.WithLabelValues("store_failed").Add(float64(len(valid)))
+		return IngestResult{}, err
+	}
 	d.mu.Lock()
 	merged := make([]alert.Alert, 0, len(valid))
 	inBatch := make(map[alert.Fingerprint]int, len(valid)) // index in merged
 	newCount, limited := 0, 0
-	for _, v := range valid {
-		a, fp := v.a, v.a.Fingerprint()
+	for i, v := range valid {
+		a, fp := v.a, fps[i]
 		if j, ok := inBatch[fp]; ok {
 			merged[j] = alert.Merge(merged[j], a)
 			continue
 		}
-		if h, ok := d.alerts[fp]; ok {
-			a = alert.Merge(*h.a, a)
-		} else if len(d.alerts)+newCount >= d.opts.MaxAlerts {
+		h, isHeld := d.alerts[fp]
+		switch old, isStored := stored[fp]; {
+		case !isHeld && len(d.alerts)+newCount >= d.opts.MaxAlerts:
 			receivedTotal.WithLabelValues("rejected").Inc()
 			limited++
 			res.Rejected = append(res.Rejected, Rejected{Index: v.index, Err: fmt.Errorf("alert %s: %w (limit %d): resolve or silence alerts, or raise the limit", fp, ErrTooManyAlerts, d.opts.MaxAlerts)})
 			continue
-		} else {
+		case isStored:
+			// The stored version is authoritative: another process (an
+			// API-only replica acknowledging) may have written it since
+			// this dispatcher last did.
+			a = alert.Merge(old, a)
+		case isHeld:
+			a = alert.Merge(*h.a, a)
+		}
+		if !isHeld {
 			newCount++
 		}
 		inBatch[fp] = len(merged)
@@ -255,6 +283,26 @@ func (d *Dispatcher) Ingest(ctx context.Context, alerts ...alert.Alert) (IngestR
 	receivedTotal.WithLabelValues("accepted").Add(float64(res.Accepted))
 	d.signal()
 	return res, nil
+}
+
+// storedVersions reads the stored version of each distinct fingerprint
+// of fps; fingerprints not stored are absent from the map.
+func (d *Dispatcher) storedVersions(ctx context.Context, fps []alert.Fingerprint) (map[alert.Fingerprint]alert.Alert, error) {
+	out := make(map[alert.Fingerprint]alert.Alert, len(fps))
+	for _, fp := range fps {
+		if _, ok := out[fp]; ok {
+			continue
+		}
+		a, err := d.opts.Storage.GetAlert(ctx, fp)
+		switch {
+		case errors.Is(err, alert.ErrNotFound):
+		case err != nil:
+			return nil, fmt.Errorf("dispatch: read stored alert %s to merge with: %w", fp, err)
+		default:
+			out[fp] = a
+		}
+	}
+	return out, nil
 }
 
 // apply puts a into memory and its groups; a new group first flushes at
@@ -328,6 +376,11 @@ func (d *Dispatcher) Recover(ctx context.Context) error {
 }
 
 // Acknowledge records that by acknowledged the alert with fingerprint fp.
+// It reads and writes the stored alert, so an API-only process may call it
+// while another process ingests: that process merges its next update with
+// the stored alert and keeps the acknowledgement (see Ingest). The read and
+// the write are two storage calls, not one transaction: an update stored
+// by another process between them is overwritten by this one.
 func (d *Dispatcher) Acknowledge(ctx context.Context, fp alert.Fingerprint, by, comment string) (alert.Alert, error) {
 	if by == "" {
 		return alert.Alert{}, errors.New("dispatch: acknowledge: who acknowledges (by) is required")
