@@ -9,6 +9,7 @@ import (
 	"github.com/kubeward/kubeward/internal/deadletter"
 	"github.com/kubeward/kubeward/internal/detect"
 	"github.com/kubeward/kubeward/internal/detect/eventstore"
+	"github.com/kubeward/kubeward/internal/flow/sensor"
 	"github.com/kubeward/kubeward/internal/policy/admission"
 	"github.com/kubeward/kubeward/internal/store"
 	"github.com/kubeward/kubeward/internal/workers"
@@ -50,7 +51,7 @@ func startConsumerSet(ctx context.Context, app *App, st store.Store, b bus.Bus, 
 		for _, sc := range source.Consumers(al.dispatcher, source.Converter{}, app.Logger) {
 			consumers = append(consumers, consumer{sc.Options.Group, sc.Options, sc.Handler})
 		}
-		dlqTopics = append(dlqTopics, admission.TopicViolations, source.TopicAlerts)
+		dlqTopics = append(dlqTopics, admission.TopicViolations, source.TopicAlerts, sensor.Topic)
 	}
 	rec := &deadletter.Recorder{Store: st}
 	dlq := make([]string, len(dlqTopics))

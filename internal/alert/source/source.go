@@ -24,6 +24,7 @@ import (
 	"github.com/kubeward/kubeward/internal/alert/dispatch"
 	"github.com/kubeward/kubeward/internal/bus"
 	"github.com/kubeward/kubeward/internal/detect"
+	"github.com/kubeward/kubeward/internal/flow/sensor"
 	"github.com/kubeward/kubeward/internal/policy/admission"
 )
 
@@ -152,6 +153,7 @@ func Consumers(ing Ingester, conv Converter, logger *slog.Logger) []Consumer {
 		{bus.ConsumeOptions{Group: GroupDetections, Topics: []string{detect.Topic}}, NewHandler(KindDetection, ing, conv.Detection, logger)},
 		{bus.ConsumeOptions{Group: GroupViolations, Topics: []string{admission.TopicViolations}}, NewHandler(KindViolation, ing, conv.Violation, logger)},
 		{bus.ConsumeOptions{Group: GroupAlerts, Topics: []string{TopicAlerts}}, NewHandler(KindAlert, ing, conv.Alert, logger)},
+		{bus.ConsumeOptions{Group: GroupAnomalies, Topics: []string{sensor.Topic}}, NewHandler(KindAnomaly, ing, conv.Anomaly, logger)},
 	}
 }
 

@@ -1,0 +1,107 @@
+package source
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubeward/kubeward/internal/alert"
+	"github.com/kubeward/kubeward/internal/bus"
+	"github.com/kubeward/kubeward/internal/flow"
+	"github.com/kubeward/kubeward/internal/flow/capture"
+	"github.com/kubeward/kubeward/internal/flow/model"
+	"github.com/kubeward/kubeward/internal/flow/sensor"
+	"github.com/kubeward/kubeward/internal/shareddata"
+)
+
+// recordingPublisher keeps what the sensor publishes.
+type recordingPublisher struct{ msgs []bus.Message }
+
+func (p *recordingPublisher) Publish(_ context.Context, msgs ...bus.Message) error {
+	p.msgs = append(p.msgs, msgs...)
+	return nil
+}
+
+// portscan flags every TCP flow as a port scan.
+type portscan struct{}
+
+func (portscan) Classify(r *flow.Record) model.Verdict {
+	if r.Protocol != 6 {
+		return model.Verdict{Class: "BENIGN", Probability: 1, BenignProbability: 1}
+	}
+	return model.Verdict{Class: "Portscan", Probability: 0.97, Anomaly: 0.7, Alert: true}
+}
+
+// realAnomalies runs a real capture through the real sensor encoder.
+func realAnomalies(t *testing.T) []bus.Message {
+	t.Helper()
+	pub := &recordingPublisher{}
+	s, err := sensor.New(portscan{}, pub, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	ex := flow.NewExtractor(flow.Config{}, s.Emit)
+	if _, err := capture.ReadFile(context.Background(), shareddata.Path(t, filepath.Join("pcaps", "esnet", "nmap_80_vanilla.pcap")), ex); err != nil {
+		t.Fatal(err)
+	}
+	ex.Flush()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.msgs) == 0 {
+		t.Fatal("the nmap capture produced no anomaly")
+	}
+	return pub.msgs
+}
+
+func TestAnomalyBecomesAlert(t *testing.T) {
+	msgs := realAnomalies(t)
+	var c Converter
+	seen := map[alert.Fingerprint]bool{}
+	for _, m := range msgs {
+		a, err := c.Anomaly(m)
+		if err != nil {
+			t.Fatalf("anomaly %s: %v", m.Key, err)
+		}
+		if a.Source != alert.SourceAnomaly || a.Severity != alert.SeverityHigh {
+			t.Fatalf("source %s severity %s, want anomaly/high", a.Source, a.Severity)
+		}
+		for _, l := range []string{alert.LabelAlertName, LabelClass, LabelSourceIP, LabelDestinationIP, LabelDestinationPort} {
+			if a.Labels[l] == "" {
+				t.Fatalf("alert lacks label %s: %v", l, a.Labels)
+			}
+		}
+		if !strings.Contains(m.Key, a.Labels[LabelSourceIP]) || !strings.Contains(a.Annotations[AnnotationSummary], "Portscan") {
+			t.Fatalf("alert %v does not describe flow %s", a, m.Key)
+		}
+		seen[a.Fingerprint()] = true
+	}
+	// Repeated flows between the same endpoints are one alert: the many
+	// probes of the scan collapse into a handful.
+	if len(seen) >= len(msgs) {
+		t.Errorf("%d alerts for %d anomalous flows: repeats between the same endpoints must be one alert", len(seen), len(msgs))
+	}
+	t.Logf("%d anomalous flows → %d alerts", len(msgs), len(seen))
+}
+
+func TestAnomalyRejectsBadMessages(t *testing.T) {
+	var c Converter
+	now := time.Now()
+	for name, body := range map[string]string{
+		"not JSON":      `{"flow_id":`,
+		"trailing data": `{"flow_id":"x","verdict":{"alert":true},"flow":{"Src IP":"10.0.0.1","Dst IP":"10.0.0.2"}} {}`,
+		"benign":        `{"flow_id":"x","verdict":{"alert":false},"flow":{"Src IP":"10.0.0.1","Dst IP":"10.0.0.2"}}`,
+		"no addresses":  `{"flow_id":"x","verdict":{"alert":true},"flow":{}}`,
+		"flow not JSON": `{"flow_id":"x","verdict":{"alert":true},"flow":"nope"}`,
+	} {
+		if _, err := c.Anomaly(bus.Message{Topic: sensor.Topic, Value: []byte(body), Time: now}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
