@@ -21,6 +21,7 @@ import (
 	"github.com/kubeward/kubeward/internal/alert/source"
 	"github.com/kubeward/kubeward/internal/bus"
 	"github.com/kubeward/kubeward/internal/detect"
+	"github.com/kubeward/kubeward/internal/flow/sensor"
 	"github.com/kubeward/kubeward/internal/detect/rules"
 	"github.com/kubeward/kubeward/internal/detect/tetragon"
 	"github.com/kubeward/kubeward/internal/policy"
@@ -503,7 +504,7 @@ func TestPolicySeverity(t *testing.T) {
 func TestConsumers(t *testing.T) {
 	d, _ := pipeline(t)
 	cs := source.Consumers(d, source.Converter{}, quiet)
-	want := map[string]string{source.GroupDetections: detect.Topic, source.GroupViolations: admission.TopicViolations, source.GroupAlerts: source.TopicAlerts}
+	want := map[string]string{source.GroupDetections: detect.Topic, source.GroupViolations: admission.TopicViolations, source.GroupAlerts: source.TopicAlerts, source.GroupAnomalies: sensor.Topic}
 	if len(cs) != len(want) {
 		t.Fatalf("%d consumers, want %d", len(cs), len(want))
 	}
