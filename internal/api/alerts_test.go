@@ -60,7 +60,11 @@ receivers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { e.store.Close() })
+	t.Cleanup(func() {
+		if err := e.store.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
 	logger := slog.New(slog.DiscardHandler)
 	e.dispatch, err = dispatch.New(dispatch.Options{Config: cfg, Storage: e.store, Integrations: ints, Clock: clock, Logger: logger})
 	if err != nil {
@@ -98,7 +102,7 @@ func (e *alertsEnv) call(t *testing.T, method, path, body string, into any) (int
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)

@@ -91,18 +91,6 @@ var routeTables []routeTable
 // declareRoutes adds a resource's routes; called from init functions.
 func declareRoutes(t routeTable) { routeTables = append(routeTables, t) }
 
-// legacyRouteSet registers routes on a plain mux, without declaring roles.
-type legacyRouteSet func(s *Server, mux *http.ServeMux)
-
-var legacyRouteSets []legacyRouteSet
-
-// addRoutes registers routes that declare no role.
-//
-// Deprecated: use declareRoutes. Routes added here are served to admins
-// only (fail closed), are missing from the OpenAPI document, and make
-// TestEveryRouteDeclaresARole fail until they are converted.
-func addRoutes(r legacyRouteSet) { legacyRouteSets = append(legacyRouteSets, r) }
-
 // Routes returns the API's route table (declared routes and ExtraRoutes),
 // sorted by path then method. The handlers are bound to s.
 func (s *Server) Routes() []Route {
@@ -125,23 +113,12 @@ func (s *Server) Handler() http.Handler {
 	return s.withCommonHeaders(s.cors(http.MaxBytesHandler(s.mux(), MaxBodyBytes)))
 }
 
-// mux builds the ServeMux of every declared (and legacy) route, each
-// wrapped in authentication, authorization and auditing.
+// mux builds the ServeMux of every declared route, each wrapped in
+// authentication, authorization and auditing.
 func (s *Server) mux() *http.ServeMux {
 	mux := http.NewServeMux()
 	for _, rt := range s.Routes() {
 		mux.Handle(rt.pattern(), s.guard(rt))
-	}
-	if len(legacyRouteSets) > 0 {
-		legacy := http.NewServeMux()
-		for _, r := range legacyRouteSets {
-			r(s, legacy)
-		}
-		if s.Logger != nil {
-			s.Logger.Warn("API routes registered without a role are served to admins only; declare them with declareRoutes", "route_sets", len(legacyRouteSets))
-		}
-		mux.Handle("/api/v1/", s.guard(Route{Method: "*", Path: "/api/v1/", Role: auth.RoleAdmin, Handler: legacy.ServeHTTP}))
-		return mux
 	}
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)

@@ -20,7 +20,11 @@ func newTestServer(t *testing.T) (*httptest.Server, store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
 	srv := httptest.NewServer((&Server{Store: st, InsecureNoAuth: true}).Handler())
 	t.Cleanup(srv.Close)
 	return srv, st
@@ -32,7 +36,7 @@ func get(t *testing.T, url string, into any) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	ct := resp.Header.Get("Content-Type")
 	if into != nil {
 		if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
@@ -53,7 +57,7 @@ func TestCVERoutes(t *testing.T) {
 	var probeID string
 	for _, r := range recs {
 		for _, w := range strings.Fields(r.Title) {
-			if len(w) > 6 && strings.IndexFunc(w, func(c rune) bool { return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') }) < 0 {
+			if len(w) > 6 && strings.IndexFunc(w, func(c rune) bool { return (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') }) < 0 {
 				probe, probeID = w, r.ID
 				break
 			}

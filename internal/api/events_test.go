@@ -26,7 +26,11 @@ func newEventsServer(t *testing.T) (*httptest.Server, []eventstore.Event) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
 	msgs := eventtest.RealMessages(t)
 	if err := eventstore.NewHandler(st.Events(), nil)(context.Background(), msgs); err != nil {
 		t.Fatalf("consumer: %v", err)
@@ -119,7 +123,7 @@ func TestEventRoutesFalcoFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != FalcoContentType {
 		t.Fatalf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}

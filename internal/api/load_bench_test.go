@@ -148,7 +148,7 @@ func loadTest(b *testing.B, url, token string, workers int) {
 		if err != nil {
 			return err
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 			return err
 		}

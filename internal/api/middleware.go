@@ -109,7 +109,7 @@ func (s *Server) guard(rt Route) http.Handler {
 			// audited (they did nothing, and anyone could fill the log
 			// with them); kubeward_auth_token_rejections_total counts
 			// them. Login attempts, refused or not, are audited.
-			if isMutating(r.Method) && !(rec.status() == http.StatusUnauthorized && ri.principal.Role < auth.RoleAnonymous) {
+			if isMutating(r.Method) && (rec.status() != http.StatusUnauthorized || ri.principal.Role >= auth.RoleAnonymous) {
 				s.audit(r, ri, action, rec.status())
 			}
 		}()

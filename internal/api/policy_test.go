@@ -24,7 +24,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var out PolicyScanResult
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("scan: %d %v", resp.StatusCode, err)
@@ -43,7 +43,7 @@ spec:
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("body %q: %d, want 400", tc.body, resp.StatusCode)
 		}

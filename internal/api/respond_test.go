@@ -82,7 +82,7 @@ func (e *respondEnv) call(t *testing.T, method, path, user string, body any, out
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, _ := io.ReadAll(resp.Body)
 	if out != nil && resp.StatusCode < 300 {
 		if err := json.Unmarshal(raw, out); err != nil {
@@ -108,7 +108,7 @@ func (e *respondEnv) poll(t *testing.T, key string) streamAnswer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("stream poll: status %d", resp.StatusCode)
 	}

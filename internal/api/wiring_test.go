@@ -30,7 +30,7 @@ func TestServeWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sq.Close()
+	defer func() { _ = sq.Close() }()
 	var st store.Store = sq // what cli.App.OpenStore returns
 
 	// --- the wiring ---
@@ -74,7 +74,7 @@ func TestServeWiring(t *testing.T) {
 	}
 	var pair auth.TokenPair
 	err = json.NewDecoder(resp.Body).Decode(&pair)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("login with the bootstrap password: %d %v", resp.StatusCode, err)
 	}
@@ -96,7 +96,7 @@ func TestServeWiring(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != tc.want {
 			t.Errorf("GET %s (token %v): %d, want %d", tc.path, tc.token != "", resp.StatusCode, tc.want)
 		}

@@ -63,8 +63,12 @@ func makeLyingZip(tb testing.TB, name string, actual []byte, claimed uint64) []b
 	if err != nil {
 		tb.Fatal(err)
 	}
-	fw.Write(actual)
-	fw.Close()
+	if _, err := fw.Write(actual); err != nil {
+		tb.Fatal(err)
+	}
+	if err := fw.Close(); err != nil {
+		tb.Fatal(err)
+	}
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	h := &zip.FileHeader{
@@ -75,7 +79,9 @@ func makeLyingZip(tb testing.TB, name string, actual []byte, claimed uint64) []b
 	if err != nil {
 		tb.Fatal(err)
 	}
-	w.Write(comp.Bytes())
+	if _, err := w.Write(comp.Bytes()); err != nil {
+		tb.Fatal(err)
+	}
 	if err := zw.Close(); err != nil {
 		tb.Fatal(err)
 	}

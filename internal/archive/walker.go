@@ -52,7 +52,7 @@ func (w *walker) walkFile(p, name, container string, size int64, depth int, expl
 	if err != nil {
 		return fmt.Errorf("archive: cannot open %s: %w", p, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	format := w.detect(io.NewSectionReader(f, 0, size), name)
 	if format == FormatFile {
 		if !explicit && !w.opts.Match(name) {
@@ -168,7 +168,9 @@ func (w *walker) walkStream(r io.Reader, container string, format Format, depth 
 		if err != nil {
 			return archiveError(container, ErrCorrupt, "gzip header: %v", err)
 		}
-		defer zr.Close()
+		// Read side only: a Close error cannot lose data, and corruption is
+		// reported by Read.
+		defer func() { _ = zr.Close() }()
 		return w.walkTar(&ratioReader{r: zr, in: in, w: w, container: container}, container, depth)
 	default:
 		return archiveError(container, ErrUnknownFormat, "format %v", format)
@@ -239,7 +241,7 @@ func (w *walker) zipEntry(f *zip.File, container string, depth int) (int64, erro
 		if err != nil {
 			return 0, archiveError(container+"!"+name, ErrCorrupt, "open nested archive: %v", err)
 		}
-		defer rc.Close()
+		defer func() { _ = rc.Close() }() // read-only; checksum errors surface on Read
 		cr := &countingReader{r: rc}
 		err = w.spoolAndWalk(cr, name, container+"!"+name, depth+1)
 		return cr.n, err
@@ -255,7 +257,7 @@ func (w *walker) zipEntry(f *zip.File, container string, depth int) (int64, erro
 	if err != nil {
 		return 0, w.fn(Entry{Name: name, Container: container, Err: entryError(name, ErrEntryCorrupt, "%v", err)})
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read-only; checksum errors surface on Read
 	data, n, err := w.readEntry(rc, name, container, int64(f.UncompressedSize64))
 	if err != nil {
 		var ee *EntryError
@@ -415,9 +417,11 @@ func (w *walker) spoolAndWalk(r io.Reader, name, container string, depth int) er
 	if err != nil {
 		return fmt.Errorf("archive: cannot create a temporary file to spool %s (set a writable TempDir): %w", container, err)
 	}
+	// Scratch file: nothing in it outlives the walk, so its Close and
+	// Remove errors cannot affect the result.
 	defer func() {
-		tmp.Close()
-		os.Remove(tmp.Name())
+		_ = tmp.Close()
+		_ = os.Remove(tmp.Name())
 	}()
 	left := w.opts.MaxTotalSize - w.total
 	n, err := io.Copy(tmp, io.LimitReader(r, left+1))

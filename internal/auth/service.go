@@ -290,8 +290,8 @@ func (s *Service) issuePair(name string, role Role, now time.Time) (TokenPair, e
 		RefreshToken:     refresh,
 		TokenType:        "Bearer",
 		ExpiresIn:        int(s.cfg.AccessTTL / time.Second),
-		AccessExpiresAt:  acl.ExpiresAt.Time.UTC(),
-		RefreshExpiresAt: rcl.ExpiresAt.Time.UTC(),
+		AccessExpiresAt:  acl.ExpiresAt.UTC(),
+		RefreshExpiresAt: rcl.ExpiresAt.UTC(),
 	}, nil
 }
 

@@ -184,11 +184,15 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, b Bouncer) int 
 // writeStream writes {"deleted":…,"new":…} in the key order and with the
 // null-for-empty lists of CrowdSec's non-chunked stream answer.
 func writeStream(w *bufio.Writer, added, ended []Decision, now time.Time) error {
-	w.WriteString(`{"deleted":`)
+	if _, err := w.WriteString(`{"deleted":`); err != nil {
+		return err
+	}
 	if err := writeList(w, ended, now); err != nil {
 		return err
 	}
-	w.WriteString(`,"new":`)
+	if _, err := w.WriteString(`,"new":`); err != nil {
+		return err
+	}
 	if err := writeList(w, added, now); err != nil {
 		return err
 	}
@@ -203,10 +207,14 @@ func writeList(w *bufio.Writer, list []Decision, now time.Time) error {
 		_, err := w.WriteString("null")
 		return err
 	}
-	w.WriteByte('[')
+	if err := w.WriteByte('['); err != nil {
+		return err
+	}
 	for i := range list {
 		if i > 0 {
-			w.WriteByte(',')
+			if err := w.WriteByte(','); err != nil {
+				return err
+			}
 		}
 		b, err := json.Marshal(toWire(&list[i], now))
 		if err != nil {
@@ -237,5 +245,7 @@ func writeMessage(w http.ResponseWriter, code int, msg string) {
 	b, _ := json.Marshal(struct {
 		Message string `json:"message"`
 	}{msg})
-	w.Write(b)
+	// The status is already sent; a failed body write means the bouncer went
+	// away, and its next poll retries.
+	_, _ = w.Write(b)
 }

@@ -85,7 +85,7 @@ func (f *fixture) get(t testing.TB, path, key string) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
@@ -393,7 +393,7 @@ func TestHeadDoesNotMoveCursor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("HEAD %s: status %d", path, resp.StatusCode)
 		}

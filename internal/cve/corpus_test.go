@@ -2,7 +2,6 @@ package cve
 
 import (
 	"encoding/json"
-	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -216,14 +215,4 @@ func hasTemporal(vector string) bool {
 func ftoa(f float64) string {
 	b, _ := json.Marshal(f)
 	return string(b)
-}
-
-// errorsIsAny reports whether err wraps one of targets.
-func errorsIsAny(err error, targets ...error) bool {
-	for _, t := range targets {
-		if errors.Is(err, t) {
-			return true
-		}
-	}
-	return false
 }

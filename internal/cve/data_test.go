@@ -24,7 +24,7 @@ func walkRecords(tb testing.TB, fn func(name string, data []byte) bool) {
 	if err != nil {
 		tb.Fatalf("open records archive: %v", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	gz, err := gzip.NewReader(f)
 	if err != nil {
 		tb.Fatalf("gunzip records archive: %v", err)

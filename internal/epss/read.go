@@ -134,7 +134,7 @@ func (rd Reader) read(r io.Reader, fn func(Score) error) (Meta, error) {
 		if err != nil {
 			return meta, fmt.Errorf("%w: gzip: %w", ErrBadHeader, err)
 		}
-		defer gz.Close()
+		defer func() { _ = gz.Close() }() // read-only; corruption surfaces on Read
 		br = bufio.NewReaderSize(gunzipErrors{gz}, 64<<10)
 		meta.Compressed = true
 	}

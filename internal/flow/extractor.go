@@ -311,12 +311,12 @@ type FrameStats struct {
 // frame never stops a capture.
 func (e *Extractor) AddFrame(d *Decoder, data []byte, tsMicros int64, st *FrameStats) {
 	err := d.Decode(data, tsMicros, &e.pkt)
-	switch {
-	case err == nil:
+	switch err {
+	case nil:
 		st.Flow++
 		metricPacketsFlow.Inc()
 		e.Add(&e.pkt)
-	case err == ErrNotFlowPacket:
+	case ErrNotFlowPacket:
 		st.Skipped++
 		metricPacketsSkipped.Inc()
 	default:

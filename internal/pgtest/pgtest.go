@@ -153,7 +153,9 @@ func (s *Server) exec(ctx context.Context, sql string) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.Background())
+	// The statement's outcome is known by then; closing an admin connection
+	// cannot change it.
+	defer func() { _ = conn.Close(context.Background()) }()
 	_, err = conn.Exec(ctx, sql)
 	return err
 }
@@ -240,7 +242,8 @@ func launch(binDir, dir, dataDir string, cred *syscall.Credential) (*Server, err
 	if err != nil {
 		return nil, fmt.Errorf("create server log: %w", err)
 	}
-	defer logFile.Close()
+	// The child holds its own descriptor; the parent's copy is never written.
+	defer func() { _ = logFile.Close() }()
 	cmd := exec.Command(filepath.Join(binDir, "postgres"),
 		"-D", dataDir,
 		"-p", strconv.Itoa(port),
@@ -364,7 +367,7 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("find a free port on 127.0.0.1: %w", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }() // only probed for its port
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 

@@ -18,7 +18,7 @@ func TestStartSettingsAndStop(t *testing.T) {
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	for _, tc := range []struct{ setting, want string }{
 		{"fsync", "off"},
 		{"synchronous_commit", "off"},
@@ -34,7 +34,9 @@ func TestStartSettingsAndStop(t *testing.T) {
 			t.Errorf("%s = %q, want %q", tc.setting, got, tc.want)
 		}
 	}
-	conn.Close(ctx)
+	if err := conn.Close(ctx); err != nil {
+		t.Fatalf("close connection: %v", err)
+	}
 
 	dir := s.dir
 	if err := s.Stop(); err != nil {
@@ -65,7 +67,7 @@ func TestNewDatabaseIsFreshAndIsolated(t *testing.T) {
 	if err != nil {
 		t.Fatalf("connect A: %v", err)
 	}
-	defer a.Close(ctx)
+	defer func() { _ = a.Close(ctx) }()
 	if _, err := a.Exec(ctx, "CREATE TABLE t (x int)"); err != nil {
 		t.Fatalf("create table in A: %v", err)
 	}
@@ -73,7 +75,7 @@ func TestNewDatabaseIsFreshAndIsolated(t *testing.T) {
 	if err != nil {
 		t.Fatalf("connect B: %v", err)
 	}
-	defer b.Close(ctx)
+	defer func() { _ = b.Close(ctx) }()
 	var n int
 	if err := b.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").Scan(&n); err != nil {
 		t.Fatalf("count tables in B: %v", err)
@@ -88,7 +90,9 @@ func TestStartReportsMissingBinaries(t *testing.T) {
 	t.Setenv(BinDirEnv, dir)
 	s, err := start()
 	if err == nil {
-		s.Stop()
+		if err := s.Stop(); err != nil {
+			t.Errorf("stop: %v", err)
+		}
 		t.Fatalf("start with %s=%s (empty) succeeded", BinDirEnv, dir)
 	}
 	if !strings.Contains(err.Error(), BinDirEnv) {

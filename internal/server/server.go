@@ -59,7 +59,7 @@ func New(addr string, logger *slog.Logger) *Server {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	var metrics http.Handler = promhttp.Handler()
+	metrics := promhttp.Handler()
 	s.metrics.Store(&metrics)
 	s.mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		(*s.metrics.Load()).ServeHTTP(w, r)

@@ -209,12 +209,17 @@ func write(ctx context.Context, out string, man Manifest, all map[string]storedA
 		return fmt.Errorf("create temporary file (is %s writable?): %w", dir, err)
 	}
 	tmpName := tmp.Name()
-	tmp.Close()
+	closeErr := tmp.Close() // SQLite reopens it by name
 	defer func() {
 		if err != nil {
-			os.Remove(tmpName)
+			if rerr := os.Remove(tmpName); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("remove temporary file %s: %w", tmpName, rerr))
+			}
 		}
 	}()
+	if closeErr != nil {
+		return fmt.Errorf("close temporary file %s: %w", tmpName, closeErr)
+	}
 	db, err := sql.Open("sqlite", "file:"+tmpName+"?_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)")
 	if err != nil {
 		return err
@@ -232,7 +237,7 @@ func write(ctx context.Context, out string, man Manifest, all map[string]storedA
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
+	defer func() { _ = tx.Rollback() }() // no-op after Commit; on failure the file is removed
 	meta := map[string]string{
 		"schema_version": man.SchemaVersion,
 		"built_at":       man.BuiltAt.Format(time.RFC3339Nano),

@@ -45,7 +45,7 @@ func TestBuildManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }() // read-only
 	got := db.Manifest()
 	if !got.BuiltAt.Equal(man.BuiltAt) || got.Advisories != man.Advisories || !slices.Equal(got.Sources, man.Sources) {
 		t.Errorf("stored manifest %+v differs from the returned one %+v", got, man)
@@ -84,7 +84,7 @@ func TestLookup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }() // read-only
 
 	tests := []struct {
 		ecosystem, name string
@@ -166,7 +166,7 @@ func TestAliases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }() // read-only
 	tests := []struct {
 		id   string
 		own  []string
@@ -248,7 +248,7 @@ func countArchive(t *testing.T, path string, match func(string) bool) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	zr, err := gzip.NewReader(f)
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +276,7 @@ func TestBuildSharedData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }() // read-only
 	opts := vulndbtest.Options(t, path)
 	man := db.Manifest()
 	wantOSV := []int{

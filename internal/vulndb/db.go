@@ -54,7 +54,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	db := &DB{sql: sdb}
 	if err := db.init(ctx); err != nil {
-		sdb.Close()
+		_ = sdb.Close() // read-only handle; the init error is what matters
 		return nil, fmt.Errorf("open vulnerability database %s: %w", path, err)
 	}
 	return db, nil
@@ -69,14 +69,17 @@ func (db *DB) init(ctx context.Context) error {
 	for rows.Next() {
 		var k, v string
 		if err := rows.Scan(&k, &v); err != nil {
-			rows.Close()
+			_ = rows.Close() // read-only query; the Scan error is what matters
 			return err
 		}
 		meta[k] = v
 	}
-	rows.Close()
+	closeErr := rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
+	}
+	if closeErr != nil {
+		return fmt.Errorf("read manifest: %w", closeErr)
 	}
 	if meta["schema_version"] != SchemaVersion {
 		return fmt.Errorf("schema version %q, this kubeward reads %q: rebuild it with `kubeward db build`", meta["schema_version"], SchemaVersion)
@@ -92,7 +95,7 @@ func (db *DB) init(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer srows.Close()
+	defer func() { _ = srows.Close() }() // read-only; errors surface on srows.Err
 	for srows.Next() {
 		var s SourceInfo
 		if err := srows.Scan(&s.Kind, &s.Location, &s.SHA256, &s.Records, &s.Rejected); err != nil {
@@ -128,7 +131,7 @@ func (db *DB) Lookup(ctx context.Context, ecosystem, name string) ([]Candidate, 
 	if err != nil {
 		return nil, fmt.Errorf("look up %s package %s: %w", ecosystem, name, err)
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // read-only; errors surface on rows.Err
 	var out []Candidate
 	for rows.Next() {
 		var c Candidate
@@ -168,14 +171,17 @@ func (db *DB) Aliases(ctx context.Context, id string, own []string) ([]string, e
 		for rows.Next() {
 			var other string
 			if err := rows.Scan(&other); err != nil {
-				rows.Close()
+				_ = rows.Close() // read-only query; the Scan error is what matters
 				return nil, fmt.Errorf("aliases of %s: %w", id, err)
 			}
 			set[other] = true
 		}
-		rows.Close()
+		closeErr := rows.Close()
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("aliases of %s: %w", id, err)
+		}
+		if closeErr != nil {
+			return nil, fmt.Errorf("aliases of %s: %w", id, closeErr)
 		}
 	}
 	delete(set, id)

@@ -43,7 +43,7 @@ func walkSource(ctx context.Context, loc string, want func(name string) bool, fn
 	if err != nil {
 		return "", fmt.Errorf("source %s: %w", loc, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	h := sha256.New()
 	r := io.TeeReader(f, h)
 	lower := strings.ToLower(loc)
@@ -141,7 +141,7 @@ func walkDir(ctx context.Context, root string, want func(string) bool, fn func(s
 		if err != nil {
 			return err
 		}
-		io.WriteString(h, rel)
+		_, _ = io.WriteString(h, rel) // hash writes never fail
 		h.Write(data)
 		return fn(sourceFile{Name: rel, Data: data})
 	})

@@ -137,8 +137,8 @@ func plan(assets []Asset, pos *Position, everyDelta bool) ([]Asset, bool, error)
 	}
 	var out []Asset
 	gap := false
-	switch {
-	case pos == nil:
+	switch pos {
+	case nil:
 		if newestBaseline < 0 {
 			return nil, false, ErrNoBaseline
 		}

@@ -294,7 +294,9 @@ func positionAt(t *testing.T, f *feedtest.Feed, k int) *memState {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.PutState(context.Background(), feed.PositionKey, raw)
+	if err := st.PutState(context.Background(), feed.PositionKey, raw); err != nil {
+		t.Fatal(err)
+	}
 	return st
 }
 
@@ -399,7 +401,9 @@ func TestIngest(t *testing.T) {
 func TestCorruptPositionIsNotOverwritten(t *testing.T) {
 	f := feedtest.New(t)
 	st := newMemState()
-	st.PutState(context.Background(), feed.PositionKey, []byte("{not json"))
+	if err := st.PutState(context.Background(), feed.PositionKey, []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
 	_, err := newProducer(t, f.URL, newRecorder(), st, nil).Sync(context.Background())
 	if err == nil || !strings.Contains(err.Error(), feed.PositionKey) {
 		t.Errorf("Sync with a corrupt position: %v; want an error naming the key", err)
@@ -418,7 +422,9 @@ func writeZip(t *testing.T, p string, files map[string]string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Write([]byte(data))
+		if _, err := w.Write([]byte(data)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)

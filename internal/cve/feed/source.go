@@ -3,8 +3,10 @@ package feed
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -180,7 +182,7 @@ func (g *githubSource) getPage(ctx context.Context, u string) ([]byte, error) {
 		if err != nil {
 			return retry.RetryableError(fmt.Errorf("cve feed: GET %s: %w", redact(u), err))
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }() // read-only
 		if resp.StatusCode == http.StatusNotModified && haveCached {
 			body = cached.body
 			return nil
@@ -215,8 +217,11 @@ func (g *githubSource) fetch(ctx context.Context, a Asset) (string, func(), erro
 		return "", nil, fmt.Errorf("cve feed: cannot create a temporary file for %s (set TempDir to a writable directory): %w", a.Name, err)
 	}
 	cleanup := func() {
-		tmp.Close()
-		os.Remove(tmp.Name())
+		// A scratch download: only a leftover temp file is at stake.
+		_ = tmp.Close()
+		if err := os.Remove(tmp.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			g.log.Warn("cve feed: remove temporary download", "path", tmp.Name(), "err", err)
+		}
 	}
 	err = g.retry(ctx, "download", func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, g.cfg.DownloadTimeout)
@@ -236,7 +241,7 @@ func (g *githubSource) fetch(ctx context.Context, a Asset) (string, func(), erro
 		if err != nil {
 			return retry.RetryableError(fmt.Errorf("cve feed: downloading %s: %w", a.Name, err))
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }() // read-only
 		if err := statusError(resp, a.URL); err != nil {
 			return err
 		}

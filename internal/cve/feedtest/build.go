@@ -69,7 +69,7 @@ func forEachJSON(p string, fn func(name string, data []byte) error) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
 	if err != nil {
 		return fmt.Errorf("%s: %w", p, err)
@@ -121,8 +121,10 @@ func buildBaseline(src, assets string) (AssetInfo, error) {
 	if err != nil {
 		return AssetInfo{}, err
 	}
-	defer os.Remove(inner.Name())
-	defer inner.Close()
+	// inner is scratch space, removed when done: its Close and Remove
+	// errors cannot affect the asset (write errors surface on Flush).
+	defer func() { _ = os.Remove(inner.Name()) }()
+	defer func() { _ = inner.Close() }()
 	bw := bufio.NewWriterSize(inner, 1<<20)
 	zw := newZipWriter(bw)
 	records := 0
@@ -155,7 +157,7 @@ func buildBaseline(src, assets string) (AssetInfo, error) {
 	if err != nil {
 		return AssetInfo{}, err
 	}
-	defer out.Close()
+	defer func() { _ = out.Close() }() // error paths only; success checks Close below
 	ow := zip.NewWriter(out)
 	w, err := ow.CreateHeader(&zip.FileHeader{Name: "cves.zip", Method: zip.Store, Modified: baselineDay})
 	if err != nil {
@@ -294,7 +296,7 @@ func readChanges(src string, byDir map[string]*rawDelta) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	zr, err := gzip.NewReader(f)
 	if err != nil {
 		return err
@@ -345,7 +347,7 @@ func writeDelta(p string, records map[string][]byte, t time.Time) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // error paths only; success checks Close below
 	zw := newZipWriter(f)
 	for _, id := range ids {
 		w, err := zw.CreateHeader(&zip.FileHeader{Name: "deltaCves/" + id + ".json", Method: zip.Deflate, Modified: t})

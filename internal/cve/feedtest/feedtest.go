@@ -34,6 +34,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -276,7 +277,8 @@ func writeJSONResponse(w http.ResponseWriter, r *http.Request, v any) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Write(body)
+	// A failed write means the client under test hung up; it sees that itself.
+	_, _ = w.Write(body)
 }
 
 var (
@@ -324,13 +326,13 @@ func ensureBuilt() (string, error) {
 	}
 	cveDir := filepath.Join(data, "cve")
 	h := sha256.New()
-	fmt.Fprintln(h, builderVersion)
+	_, _ = fmt.Fprintln(h, builderVersion) // hash writes never fail
 	for _, name := range []string{"vulnrichment-baseline.tar.gz", "vulnrichment-deltas.tar.gz", "vulnrichment-records.tar.gz"} {
 		fi, err := os.Stat(filepath.Join(cveDir, name))
 		if err != nil {
 			return "", fmt.Errorf("%w: %v", errNoData, err)
 		}
-		fmt.Fprintln(h, name, fi.Size(), fi.ModTime().UnixNano())
+		_, _ = fmt.Fprintln(h, name, fi.Size(), fi.ModTime().UnixNano())
 	}
 	root, err := os.UserCacheDir()
 	if err != nil {
@@ -348,14 +350,13 @@ func ensureBuilt() (string, error) {
 		return "", err
 	}
 	if err := build(cveDir, tmp); err != nil {
-		os.RemoveAll(tmp)
-		return "", err
+		return "", errors.Join(err, os.RemoveAll(tmp))
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		// Another process finished first; use its build.
-		os.RemoveAll(tmp)
+		rmErr := os.RemoveAll(tmp)
 		if _, serr := os.Stat(filepath.Join(final, "expected.json")); serr != nil {
-			return "", fmt.Errorf("installing the built feed: %w", err)
+			return "", errors.Join(fmt.Errorf("installing the built feed: %w", err), rmErr)
 		}
 	}
 	return final, nil

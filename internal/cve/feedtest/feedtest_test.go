@@ -59,7 +59,7 @@ func TestReleasesAPI(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			var rels []ghRelease
 			if err := json.NewDecoder(resp.Body).Decode(&rels); err != nil {
 				t.Fatal(err)
@@ -78,7 +78,7 @@ func TestReleasesAPI(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					ar.Body.Close()
+					_ = ar.Body.Close()
 					if ar.StatusCode != http.StatusOK || ar.ContentLength != a.Size {
 						t.Errorf("asset %s: status %d, length %d, listed size %d", a.Name, ar.StatusCode, ar.ContentLength, a.Size)
 					}
@@ -94,14 +94,14 @@ func TestETag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	req, _ := http.NewRequest(http.MethodGet, f.URL+"/releases", nil)
 	req.Header.Set("If-None-Match", resp.Header.Get("ETag"))
 	resp2, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp2.Body.Close()
+	_ = resp2.Body.Close()
 	if resp2.StatusCode != http.StatusNotModified {
 		t.Errorf("revalidation status %d, want 304", resp2.StatusCode)
 	}
@@ -110,7 +110,7 @@ func TestETag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp3.Body.Close()
+	_ = resp3.Body.Close()
 	if resp3.StatusCode != http.StatusOK {
 		t.Errorf("after the feed changed: status %d, want 200", resp3.StatusCode)
 	}

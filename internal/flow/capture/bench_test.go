@@ -19,7 +19,7 @@ func BenchmarkExtractSynflood(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	r, err := pcapgo.NewReader(f)
 	if err != nil {
 		b.Fatal(err)

@@ -33,7 +33,7 @@ func ReadFile(ctx context.Context, path string, ex *flow.Extractor) (flow.FrameS
 	if err != nil {
 		return flow.FrameStats{}, fmt.Errorf("open capture: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	st, err := Read(ctx, f, ex)
 	if err != nil {
 		return st, fmt.Errorf("%s: %w", path, err)

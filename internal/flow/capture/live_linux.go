@@ -27,17 +27,18 @@ func Live(ctx context.Context, iface string, ex *flow.Extractor) (flow.FrameStat
 	if err != nil {
 		return st, fmt.Errorf("open AF_PACKET socket on %q: %w (live capture needs CAP_NET_RAW and an existing interface)", iface, err)
 	}
+	// The socket is only read from: a Close error cannot lose data.
 	if err := dropLoopbackEchoes(h, iface); err != nil {
-		h.Close()
+		_ = h.Close()
 		return st, err
 	}
 	d, err := flow.NewDecoder(layers.LinkTypeEthernet)
 	if err != nil {
-		h.Close()
+		_ = h.Close()
 		return st, err
 	}
 	var closeOnce sync.Once
-	closeHandle := func() { closeOnce.Do(func() { h.Close() }) }
+	closeHandle := func() { closeOnce.Do(func() { _ = h.Close() }) }
 	defer closeHandle()
 	stop := context.AfterFunc(ctx, closeHandle) // unblocks the read
 	defer stop()

@@ -342,7 +342,7 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 func auditKey(policyName string) string {
 	b := []byte(policyName)
 	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' && c != '_' && c != '.' {
 			b[i] = '-'
 		}
 	}

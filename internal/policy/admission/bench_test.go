@@ -77,7 +77,7 @@ func BenchmarkReviewTLS(b *testing.B) {
 				return
 			}
 			_, err = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			mine = append(mine, time.Since(start))
 			if err != nil || resp.StatusCode != http.StatusOK {
 				b.Errorf("status %d, reading body: %v", resp.StatusCode, err)

@@ -5,6 +5,7 @@ package vulndbtest
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -87,6 +88,8 @@ func SharedDB(t testing.TB) string {
 // Cleanup removes the shared database, if one was built.
 func Cleanup() {
 	if tmpDir != "" {
-		os.RemoveAll(tmpDir)
+		if err := os.RemoveAll(tmpDir); err != nil {
+			slog.Warn("vulndbtest: remove the shared test database", "dir", tmpDir, "err", err)
+		}
 	}
 }

@@ -292,13 +292,15 @@ func writeFile(path string, data []byte, mode os.FileMode) error {
 	if err != nil {
 		return fmt.Errorf("webhookcert: %w", err)
 	}
-	defer os.Remove(tmp.Name())
+	// After a successful rename there is nothing left to remove; on failure
+	// the temp file is discarded, so its Close and Remove errors cannot matter.
+	defer func() { _ = os.Remove(tmp.Name()) }()
 	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("webhookcert: writing %s: %w", path, err)
 	}
 	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("webhookcert: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
