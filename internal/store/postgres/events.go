@@ -3,13 +3,12 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kubeward/kubeward/internal/detect/eventstore"
+	"github.com/kubeward/kubeward/internal/store"
 )
 
 // The detection events live in the table of migration 00006_events.sql.
@@ -64,40 +63,7 @@ func (ev *Events) List(ctx context.Context, f eventstore.Filter) (eventstore.Pag
 	if err != nil {
 		return eventstore.Page{}, err
 	}
-	var conds []string
-	var args []any
-	add := func(cond string, arg any) {
-		args = append(args, arg)
-		conds = append(conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
-	}
-	if f.Rule != "" {
-		add("rule = ?", f.Rule)
-	}
-	if f.MinPriority != nil {
-		add("priority <= ?", int16(*f.MinPriority))
-	}
-	if f.Source != "" {
-		add("source = ?", f.Source)
-	}
-	if !f.Since.IsZero() {
-		add("time >= ?", at(f.Since))
-	}
-	if !f.Until.IsZero() {
-		add("time < ?", at(f.Until))
-	}
-	if f.Text != "" {
-		add(`output ILIKE ? ESCAPE '\'`, f.LikePattern())
-	}
-	if f.Namespace != "" {
-		add("namespace = ?", f.Namespace)
-	}
-	if f.Pod != "" {
-		add("pod = ?", f.Pod)
-	}
-	where := ""
-	if len(conds) > 0 {
-		where = " WHERE " + strings.Join(conds, " AND ")
-	}
+	where, args := store.EventWhere(f, store.Dialect{Placeholder: store.DollarNumbers, ILike: "ILIKE", Time: func(t time.Time) any { return at(t) }, Priority: func(p int) any { return int16(p) }})
 	tx, err := ev.s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return eventstore.Page{}, fmt.Errorf("postgres store: list events: %w", err)

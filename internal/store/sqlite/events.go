@@ -4,10 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/kubeward/kubeward/internal/detect/eventstore"
+	"github.com/kubeward/kubeward/internal/store"
 )
 
 // The detection events live in the table of migration 00006_events.sql.
@@ -60,37 +60,7 @@ func (ev *Events) List(ctx context.Context, f eventstore.Filter) (eventstore.Pag
 	if err != nil {
 		return eventstore.Page{}, err
 	}
-	var conds []string
-	var args []any
-	add := func(cond string, arg any) { conds, args = append(conds, cond), append(args, arg) }
-	if f.Rule != "" {
-		add("rule = ?", f.Rule)
-	}
-	if f.MinPriority != nil {
-		add("priority <= ?", int(*f.MinPriority))
-	}
-	if f.Source != "" {
-		add("source = ?", f.Source)
-	}
-	if !f.Since.IsZero() {
-		add("time >= ?", rawTime(f.Since))
-	}
-	if !f.Until.IsZero() {
-		add("time < ?", rawTime(f.Until))
-	}
-	if f.Text != "" {
-		add(`output LIKE ? ESCAPE '\'`, f.LikePattern())
-	}
-	if f.Namespace != "" {
-		add("namespace = ?", f.Namespace)
-	}
-	if f.Pod != "" {
-		add("pod = ?", f.Pod)
-	}
-	where := ""
-	if len(conds) > 0 {
-		where = " WHERE " + strings.Join(conds, " AND ")
-	}
+	where, args := store.EventWhere(f, store.Dialect{Placeholder: store.QuestionMarks, ILike: "LIKE", Time: func(t time.Time) any { return rawTime(t) }, Priority: func(p int) any { return p }})
 	tx, err := ev.s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return eventstore.Page{}, fmt.Errorf("sqlite store: list events: %w", err)
