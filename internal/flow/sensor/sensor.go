@@ -1,6 +1,8 @@
 // Package sensor turns closed flows into anomaly events on the bus: each
 // flow the extractor ends is classified, and the ones judged not benign are
 // published on Topic. It is the flow-sensor role of `kubeward serve`.
+// Queue, the non-blocking publisher behind it, also carries the Hubble
+// detector's anomalies (package hubble/anomaly) in the same Anomaly shape.
 package sensor
 
 import (
@@ -46,28 +48,27 @@ var (
 	})
 )
 
-// Anomaly is the message published for a flow judged not benign.
+// Anomaly is the message published for a flow judged not benign, or for a
+// Hubble window in which a pod behaved anomalously.
 type Anomaly struct {
 	FlowID  string          `json:"flow_id"`
 	Reason  string          `json:"end_reason"`
 	Verdict model.Verdict   `json:"verdict"`
 	Flow    json.RawMessage `json:"flow"`
 	Time    time.Time       `json:"time"`
+	// Labels identify the workload behind the anomaly when the source knows
+	// it (namespace, pod, workload, node for Hubble windows); packet flows
+	// carry none.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Sensor classifies closed flows and publishes anomalies.
 type Sensor struct {
 	classifier model.Classifier
-	pub        bus.Publisher
+	queue      *Queue
 	log        *slog.Logger
-	queue      chan pending
 	buf        bytes.Buffer
 	enc        flow.Writer
-}
-
-type pending struct {
-	msg    bus.Message
-	closed time.Time
 }
 
 // New returns a sensor publishing to pub with a queue of queueLen
@@ -76,13 +77,14 @@ func New(c model.Classifier, pub bus.Publisher, queueLen int, log *slog.Logger) 
 	if c == nil || pub == nil {
 		return nil, errors.New("flow sensor: a classifier and a publisher are required")
 	}
-	if queueLen <= 0 {
-		queueLen = DefaultQueue
-	}
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Sensor{classifier: c, pub: pub, log: log, queue: make(chan pending, queueLen)}
+	q, err := NewQueue(pub, queueLen, log)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sensor{classifier: c, queue: q, log: log}
 	enc, err := flow.NewWriter(&s.buf, "json")
 	if err != nil {
 		return nil, err
@@ -110,83 +112,13 @@ func (s *Sensor) Emit(r *flow.Record, reason flow.EndReason) {
 		s.log.Warn("flow sensor: encode flow", "err", err)
 		return
 	}
-	id := r.FlowID()
 	now := time.Now().UTC()
-	body, err := json.Marshal(Anomaly{
-		FlowID: id, Reason: fmt.Sprint(reason), Verdict: v,
+	s.queue.Offer(Anomaly{
+		FlowID: r.FlowID(), Reason: fmt.Sprint(reason), Verdict: v,
 		Flow: json.RawMessage(bytes.TrimSpace(s.buf.Bytes())), Time: now,
-	})
-	if err != nil {
-		s.log.Warn("flow sensor: encode anomaly", "err", err)
-		return
-	}
-	select {
-	case s.queue <- pending{msg: bus.Message{Topic: Topic, Key: id, Value: body}, closed: now}:
-	default:
-		anomaliesDropped.Inc()
-	}
+	}, now)
 }
 
 // Run publishes queued anomalies in batches until ctx ends, then publishes
 // what is left (bounded by a short grace) and returns.
-func (s *Sensor) Run(ctx context.Context) error {
-	batch := make([]pending, 0, 256)
-	// flush publishes the batch; it keeps the batch when the publish was
-	// cut short by ctx, so the shutdown path can still deliver it.
-	flush := func(ctx context.Context) {
-		if len(batch) == 0 {
-			return
-		}
-		msgs := make([]bus.Message, len(batch))
-		for i, p := range batch {
-			msgs[i] = p.msg
-		}
-		if err := s.pub.Publish(ctx, msgs...); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			publishErrors.Inc()
-			s.log.Warn("flow sensor: publish anomalies", "count", len(msgs), "err", err)
-		} else {
-			for _, p := range batch {
-				closeToPublish.Observe(time.Since(p.closed).Seconds())
-			}
-		}
-		batch = batch[:0]
-	}
-	for ctx.Err() == nil {
-		select {
-		case p := <-s.queue:
-			batch = append(batch, p)
-		drain:
-			for len(batch) < cap(batch) {
-				select {
-				case p := <-s.queue:
-					batch = append(batch, p)
-				default:
-					break drain
-				}
-			}
-			flush(ctx)
-		case <-ctx.Done():
-		}
-	}
-	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	for {
-		select {
-		case p := <-s.queue:
-			batch = append(batch, p)
-			if len(batch) == cap(batch) {
-				flush(gctx)
-			}
-		default:
-			flush(gctx)
-			if len(batch) > 0 {
-				anomaliesDropped.Add(float64(len(batch)))
-				s.log.Warn("flow sensor: anomalies not published before shutdown", "count", len(batch))
-			}
-			return nil
-		}
-	}
-}
+func (s *Sensor) Run(ctx context.Context) error { return s.queue.Run(ctx) }
