@@ -1,14 +1,19 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/kubeward/kubeward/internal/policy"
+	"github.com/kubeward/kubeward/internal/policy/helmchart"
+	"github.com/kubeward/kubeward/internal/policy/kustomization"
 	"github.com/kubeward/kubeward/internal/policy/manifest"
 	"github.com/kubeward/kubeward/internal/policy/packs"
 	"github.com/kubeward/kubeward/internal/policy/policytest"
@@ -31,16 +36,26 @@ func newPolicyScanCmd(app *App) *cobra.Command {
 	var (
 		output, failOn, configPath, pssVersion string
 		packNames, policyFiles                 []string
+		src                                    scanSources
 	)
 	cmd := &cobra.Command{
-		Use:   "scan [PATH…|-]",
-		Short: "Scan manifests (files, directories or - for stdin) for policy violations",
-		Long: `Scan multi-document YAML/JSON manifests. Without configuration the packs
+		Use:   "scan [PATH…|-] [--helm CHART] [--kustomize DIR]",
+		Short: "Scan manifests (files, directories or - for stdin), Helm charts or kustomizations for policy violations",
+		Long: `Scan multi-document YAML/JSON manifests, a local Helm chart (directory or
+.tgz, rendered as helm template would, with --values, --set, --release and
+--namespace) and a local kustomization (rendered as kustomize build would;
+remote bases are refused). They may be combined; results name the file or
+chart template each object came from. Without configuration the packs
 ` + strings.Join(packs.DefaultPacks, ", ") + ` run with neutral defaults.
 
 Exit codes: 0 nothing failed at or above --fail-on, 1 something did,
 2 usage or input error.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && src.helmChart == "" && src.kustomizeDir == "" {
+				return errors.New("nothing to scan: pass manifest paths (- for stdin), --helm CHART or --kustomize DIR")
+			}
+			return src.validate(cmd)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !slices.Contains(render.Formats, output) {
 				return fmt.Errorf("--output %q: want one of %s", output, strings.Join(render.Formats, ", "))
@@ -66,7 +81,7 @@ Exit codes: 0 nothing failed at or above --fail-on, 1 something did,
 			if err != nil {
 				return err
 			}
-			objs, err := manifest.Load(cmd.Context(), os.Stdin, args...)
+			objs, err := src.load(cmd.Context(), args)
 			if err != nil {
 				return err
 			}
@@ -92,7 +107,66 @@ Exit codes: 0 nothing failed at or above --fail-on, 1 something did,
 	f.StringVar(&configPath, "policy-config", "", "policy configuration file (packs, parameters, policies, exclusions)")
 	f.StringSliceVar(&policyFiles, "policy", nil, "CEL policy, ValidatingAdmissionPolicy(+Binding) or Kyverno ClusterPolicy file or directory (repeatable)")
 	f.StringVar(&pssVersion, "pss-version", "", "Pod Security Standards version: latest (default) or v1.N")
+	src.bind(f)
 	return cmd
+}
+
+// scanSources are where `policy scan` reads objects from besides its
+// arguments.
+type scanSources struct {
+	helmChart    string
+	helm         helmchart.Options
+	kustomizeDir string
+}
+
+func (s *scanSources) bind(f *pflag.FlagSet) {
+	f.StringVar(&s.helmChart, "helm", "", "render and scan a local Helm chart (directory or .tgz; repositories are not fetched)")
+	f.StringArrayVar(&s.helm.ValuesFiles, "values", nil, "Helm values file for --helm (repeatable, later files win)")
+	f.StringArrayVar(&s.helm.Set, "set", nil, "Helm value for --helm as key=value, Helm's --set syntax (repeatable)")
+	f.StringVar(&s.helm.ReleaseName, "release", helmchart.DefaultReleaseName, "Helm release name for --helm")
+	f.StringVar(&s.helm.Namespace, "namespace", "", "Helm release namespace for --helm; objects the chart leaves without a namespace are placed in it")
+	f.StringVar(&s.kustomizeDir, "kustomize", "", "build and scan a local kustomization directory (remote bases are refused)")
+}
+
+// validate refuses Helm options without --helm: they would be ignored.
+func (s *scanSources) validate(cmd *cobra.Command) error {
+	if s.helmChart != "" {
+		return nil
+	}
+	for _, name := range []string{"values", "set", "release", "namespace"} {
+		if cmd.Flags().Changed(name) {
+			return fmt.Errorf("--%s applies to --helm charts only: add --helm CHART", name)
+		}
+	}
+	return nil
+}
+
+// load reads the manifest paths, then renders the chart and the
+// kustomization.
+func (s *scanSources) load(ctx context.Context, paths []string) ([]*policy.Object, error) {
+	var objs []*policy.Object
+	if len(paths) > 0 {
+		got, err := manifest.Load(ctx, os.Stdin, paths...)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, got...)
+	}
+	if s.helmChart != "" {
+		got, err := helmchart.Render(ctx, s.helmChart, s.helm)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, got...)
+	}
+	if s.kustomizeDir != "" {
+		got, err := kustomization.Render(ctx, s.kustomizeDir)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, got...)
+	}
+	return objs, nil
 }
 
 func newPolicyTestCmd(app *App) *cobra.Command {

@@ -4,7 +4,8 @@
 // package of its own) and returns one Result per rule and resource.
 //
 // The engine knows nothing about transports: the manifest scanner (the
-// policy scan command over packages manifest, packs and render), the
+// policy scan command over packages manifest, helmchart and kustomization
+// for its inputs, packs and render), the
 // admission webhook (package admission) and the policy test runner
 // (package policytest) all feed it Objects and read Results.
 //

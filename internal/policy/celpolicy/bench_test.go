@@ -11,19 +11,30 @@ import (
 )
 
 // hundredPolicies is 100 distinct CELPolicy documents with match
-// conditions, params and two validations each, and with a variable when
-// withVariables is set.
+// conditions, params, a messageExpression and two validations each. With
+// withVariables each also has two variables (the second built on the
+// first) that its validations use, and every other policy's
+// messageExpression uses a variable too, so that those policies need a
+// variables environment with and without the authorizer.
 func hundredPolicies(withVariables bool) string {
 	var sb strings.Builder
 	for i := 0; i < 100; i++ {
 		containers := "object.spec.template.spec.containers"
+		images := containers + ".map(c, c.image)"
+		message := "'images must come from ' + params.registry"
 		vars := ""
 		if withVariables {
 			containers = "variables.containers"
+			images = "variables.images"
 			vars = `
   variables:
   - name: containers
-    expression: "object.spec.template.spec.containers"`
+    expression: "object.spec.template.spec.containers"
+  - name: images
+    expression: "variables.containers.map(c, c.image)"`
+			if i%2 == 1 {
+				message = "'images ' + variables.images.join(', ') + ' must come from ' + params.registry"
+			}
 		}
 		fmt.Fprintf(&sb, `---
 apiVersion: policy.kubeward.io/v1alpha1
@@ -38,10 +49,10 @@ spec:
     expression: "!object.metadata.name.startsWith('system-%d')"%s
   params: {max: %d, registry: "registry%d.example.com/"}
   validations:
-  - expression: "%s.all(c, c.image.startsWith(params.registry))"
-    messageExpression: "'images must come from ' + params.registry"
-  - expression: "object.spec.replicas <= params.max"
-`, i, i, vars, i+1, i, containers)
+  - expression: "%s.all(i, i.startsWith(params.registry))"
+    messageExpression: "%s"
+  - expression: "object.spec.replicas <= params.max && size(%s) <= %d"
+`, i, i, vars, i+1, i, images, message, containers, i%5+1)
 	}
 	return sb.String()
 }

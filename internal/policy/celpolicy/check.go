@@ -242,7 +242,11 @@ func (c *Compiled) evaluate(ctx context.Context, in *input, b binding, params ru
 		errorResult(err.Error())
 		return
 	}
-	msgs, _, msgErr := c.messages.ForInput(ctx, in.attr, req, plugincel.OptionalVariableBindings{VersionedParams: params}, ns, remaining)
+	var msgs []plugincel.EvaluationResult
+	var msgErr error
+	if c.messages != nil {
+		msgs, _, msgErr = c.messages.ForInput(ctx, in.attr, req, plugincel.OptionalVariableBindings{VersionedParams: params}, ns, remaining)
+	}
 	for i, ev := range evals {
 		r := c.rules[i]
 		switch {

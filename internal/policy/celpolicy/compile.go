@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -13,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	plugincel "k8s.io/apiserver/pkg/admission/plugin/cel"
 	"k8s.io/apiserver/pkg/admission/plugin/webhook/matchconditions"
-	"k8s.io/apiserver/pkg/cel/environment"
 
 	"github.com/kubeward/kubeward/internal/policy"
 )
@@ -26,9 +26,12 @@ type Compiled struct {
 	failurePolicy admissionregistrationv1.FailurePolicyType
 	rules         []ruleMeta
 	validations   plugincel.ConditionEvaluator
-	messages      plugincel.ConditionEvaluator
-	matchConds    matchconditions.Matcher
-	bindings      []binding
+	// messages holds the messageExpressions aligned with validations (a
+	// placeholder where a validation has none); nil when no validation
+	// has one.
+	messages   plugincel.ConditionEvaluator
+	matchConds matchconditions.Matcher
+	bindings   []binding
 }
 
 type ruleMeta struct {
@@ -45,32 +48,6 @@ type binding struct {
 	// params are inline parameters (CELPolicy); nil for bindings.
 	params  runtime.Object
 	actions []policy.Action
-}
-
-var (
-	envOnce        sync.Once
-	baseEnv        *environment.EnvSet
-	sharedCompiler plugincel.ConditionCompiler
-)
-
-// envSet is the apiserver's CEL environment at its default compatibility
-// version with the strict cost model, as the ValidatingAdmissionPolicy
-// plugin uses it.
-func envSet() *environment.EnvSet {
-	envOnce.Do(func() {
-		baseEnv = environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion())
-		// Building the per-declaration environments costs far more than
-		// compiling an expression, so policies without variables share
-		// one stateless compiler; policies with variables need a
-		// composited compiler of their own.
-		sharedCompiler = plugincel.NewConditionCompiler(baseEnv)
-	})
-	return baseEnv
-}
-
-// conditionCompiler is what compile needs from a compiler.
-type conditionCompiler interface {
-	CompileCondition(expressions []plugincel.ExpressionAccessor, optionalDecls plugincel.OptionalVariableDeclarations, envType environment.Type) plugincel.ConditionEvaluator
 }
 
 type validationCondition struct {
@@ -119,7 +96,9 @@ func Compile(b *Bundle) ([]*Compiled, error) {
 		err error
 	}
 	results := make([]compiled, len(b.Policies)+len(b.CELPolicies))
-	envSet()
+	if _, err := sharedEnv(plugincel.OptionalVariableDeclarations{}); err != nil {
+		return nil, err
+	}
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for w := 0; w < min(goruntime.GOMAXPROCS(0), len(results)); w++ {
@@ -306,25 +285,22 @@ func compile(s source) (*Compiled, error) {
 			s.rules[i].message = "failed expression: " + strings.TrimSpace(v.Expression)
 		}
 	}
+	// The declarations the apiserver's ValidatingAdmissionPolicy plugin
+	// compiles with: the authorizer for validations, variables and
+	// matchConditions, not for messageExpressions.
 	opts := plugincel.OptionalVariableDeclarations{HasParams: s.hasParams, HasAuthorizer: true}
 	msgOpts := plugincel.OptionalVariableDeclarations{HasParams: s.hasParams}
 	var errs []error
-	var comp conditionCompiler = sharedCompiler
-	if len(s.variables) > 0 {
-		cc, err := plugincel.NewCompositedCompiler(envSet())
-		if err != nil {
-			return nil, fmt.Errorf("policy %q: CEL environment: %w", s.name, err)
-		}
-		comp = cc
-	}
+	comp := newExprCompiler(len(s.variables) > 0)
 	for i := range s.variables {
-		cc := comp.(*plugincel.CompositedCompiler)
-		res := cc.CompileAndStoreVariable(&variable{s.variables[i]}, opts, environment.NewExpressions)
+		res := comp.compileVariable(&variable{s.variables[i]}, opts)
 		if res.Error != nil {
 			errs = append(errs, fmt.Errorf("variables[%d] (%s): %v", i, s.variables[i].Name, res.Error))
 		}
 	}
 	vals := make([]plugincel.ExpressionAccessor, len(s.validations))
+	// msgs is aligned with vals; a validation without messageExpression
+	// has a nil placeholder, which evaluates to no message.
 	msgs := make([]plugincel.ExpressionAccessor, len(s.validations))
 	for i := range s.validations {
 		v := s.validations[i]
@@ -332,31 +308,29 @@ func compile(s source) (*Compiled, error) {
 			errs = append(errs, fmt.Errorf("validations[%d]: expression is empty", i))
 		}
 		vals[i] = &validationCondition{v}
-		// A validation without messageExpression gets the empty string so
-		// that messages stay aligned with validations.
-		expr := v.MessageExpression
-		if strings.TrimSpace(expr) == "" {
-			expr = "''"
+		if strings.TrimSpace(v.MessageExpression) != "" {
+			msgs[i] = &messageCondition{expr: v.MessageExpression}
 		}
-		msgs[i] = &messageCondition{expr: expr}
 	}
 	c := &Compiled{
 		name: s.name, matchConst: s.matchConstraints, paramKind: s.paramKind, failurePolicy: fp, rules: s.rules,
-		validations: comp.CompileCondition(vals, opts, environment.NewExpressions),
+		validations: comp.compileCondition(vals, opts),
 	}
 	for i, e := range c.validations.CompilationErrors() {
 		errs = append(errs, fmt.Errorf("validation %d: %w", i, e))
 	}
-	c.messages = comp.CompileCondition(msgs, msgOpts, environment.NewExpressions)
-	for _, e := range c.messages.CompilationErrors() {
-		errs = append(errs, fmt.Errorf("messageExpression: %w", e))
+	if slices.ContainsFunc(msgs, func(m plugincel.ExpressionAccessor) bool { return m != nil }) {
+		c.messages = comp.compileCondition(msgs, msgOpts)
+		for _, e := range c.messages.CompilationErrors() {
+			errs = append(errs, fmt.Errorf("messageExpression: %w", e))
+		}
 	}
 	if len(s.matchConditions) > 0 {
 		acc := make([]plugincel.ExpressionAccessor, len(s.matchConditions))
 		for i := range s.matchConditions {
 			acc[i] = (*matchconditions.MatchCondition)(&s.matchConditions[i])
 		}
-		cond := comp.CompileCondition(acc, opts, environment.NewExpressions)
+		cond := comp.compileCondition(acc, opts)
 		for _, e := range cond.CompilationErrors() {
 			errs = append(errs, fmt.Errorf("matchConditions: %w", e))
 		}

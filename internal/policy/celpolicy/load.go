@@ -3,6 +3,7 @@ package celpolicy
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -75,27 +76,29 @@ func load(r io.Reader, source string) (*Bundle, error) {
 		if len(js) == 0 || bytes.Equal(js, []byte("null")) {
 			continue
 		}
+		// js is JSON from here on: decode it as JSON, not through the YAML
+		// parser again.
 		var tm metav1.TypeMeta
-		if err := yaml.Unmarshal(js, &tm); err != nil {
+		if err := json.Unmarshal(js, &tm); err != nil {
 			return nil, fmt.Errorf("%s#%d: not a Kubernetes object: %w", source, doc, err)
 		}
 		where := fmt.Sprintf("%s#%d (%s)", source, doc, tm.Kind)
 		switch {
 		case tm.APIVersion == admissionregistrationv1.SchemeGroupVersion.String() && tm.Kind == "ValidatingAdmissionPolicy":
 			p := &admissionregistrationv1.ValidatingAdmissionPolicy{}
-			if err := yaml.UnmarshalStrict(js, p); err != nil {
+			if err := decodeStrict(js, p); err != nil {
 				return nil, fmt.Errorf("%s: %w", where, err)
 			}
 			b.Policies = append(b.Policies, p)
 		case tm.APIVersion == admissionregistrationv1.SchemeGroupVersion.String() && tm.Kind == "ValidatingAdmissionPolicyBinding":
 			p := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
-			if err := yaml.UnmarshalStrict(js, p); err != nil {
+			if err := decodeStrict(js, p); err != nil {
 				return nil, fmt.Errorf("%s: %w", where, err)
 			}
 			b.Bindings = append(b.Bindings, p)
 		case tm.APIVersion == APIVersion && tm.Kind == KindCELPolicy:
 			p := &CELPolicy{}
-			if err := yaml.UnmarshalStrict(js, p); err != nil {
+			if err := decodeStrict(js, p); err != nil {
 				return nil, fmt.Errorf("%s: %w", where, err)
 			}
 			b.CELPolicies = append(b.CELPolicies, p)
@@ -105,4 +108,18 @@ func load(r io.Reader, source string) (*Bundle, error) {
 		}
 	}
 	return b, nil
+}
+
+// decodeStrict decodes one JSON document into v, refusing unknown fields
+// and trailing data.
+func decodeStrict(js []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("unexpected data after the object")
+	}
+	return nil
 }

@@ -77,13 +77,13 @@ func Table(w io.Writer, results []policy.Result, opts Options) error {
 	sort.SliceStable(fails, func(i, j int) bool { return fails[i].Severity > fails[j].Severity })
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if len(fails) > 0 {
-		fmt.Fprintln(tw, "SEVERITY\tPOLICY\tRULE\tRESOURCE\tFIELD\tMESSAGE")
+		fmt.Fprintln(tw, "SEVERITY\tPOLICY\tRULE\tRESOURCE\tSOURCE\tFIELD\tMESSAGE")
 		for _, r := range fails {
 			sev := strings.ToUpper(r.Severity.String())
 			if opts.FailOn != policy.SeverityUnknown && r.Severity >= opts.FailOn {
 				sev += "*"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", sev, r.Policy, r.Rule, r.Resource, r.Field, r.Message)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sev, r.Policy, r.Rule, r.Resource, nonEmpty(r.Source, "-"), r.Field, r.Message)
 		}
 	}
 	if err := tw.Flush(); err != nil {
