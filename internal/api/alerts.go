@@ -212,14 +212,18 @@ func (h *alertsHandler) listAlerts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, err := h.svc.ListAlerts(r.Context(), f)
-	if err != nil {
+	switch {
+	case errors.Is(err, alert.ErrInvalidQuery):
+		writeProblem(w, r, http.StatusBadRequest, err.Error())
+		return
+	case err != nil:
 		h.internalError(w, r, err)
 		return
 	}
 	if page.Items == nil {
 		page.Items = []service.View{}
 	}
-	writeJSON(w, http.StatusOK, List[service.View]{Total: page.Total, Limit: f.Limit, Offset: f.Offset, Items: page.Items})
+	writeAlertList(w, &List[service.View]{Total: page.Total, Limit: f.Limit, Offset: f.Offset, Items: page.Items})
 }
 
 func (h *alertsHandler) ackAlert(w http.ResponseWriter, r *http.Request) {

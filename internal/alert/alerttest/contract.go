@@ -313,6 +313,8 @@ func RunStorageContract(t *testing.T, newStorage func(t *testing.T) alert.Storag
 			t.Fatalf("unexpired entry was pruned: %v", err)
 		}
 	})
+
+	runQueryContract(t, newStorage)
 }
 
 func assertAlert(t *testing.T, got, want alert.Alert) {

@@ -78,6 +78,49 @@ func (s *Store) ListAlerts(ctx context.Context) ([]alert.Alert, error) {
 	return out, nil
 }
 
+// QueryAlerts implements alert.AlertStore: it evaluates the whole query in
+// Go over the alerts in memory.
+func (s *Store) QueryAlerts(ctx context.Context, q alert.AlertQuery) ([]alert.Alert, int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	plan, err := q.Plan()
+	if err != nil {
+		return nil, 0, err
+	}
+	type entry struct {
+		fp alert.Fingerprint
+		a  alert.Alert
+	}
+	// Stored alerts are replaced, never modified in place, so the copies
+	// (sharing their maps) are read outside the lock, where Keep may take
+	// its time; only the page is cloned.
+	s.mu.RLock()
+	selected := make([]entry, 0, len(s.alerts))
+	for fp, a := range s.alerts {
+		selected = append(selected, entry{fp, a})
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(selected, func(x, y entry) int {
+		if c := y.a.StartsAt.Compare(x.a.StartsAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.fp, y.fp)
+	})
+	pager := plan.Pager()
+	for i := range selected {
+		switch a := &selected[i].a; {
+		case !plan.Matches(a):
+		case pager.InPage():
+			pager.Add(a.Clone())
+		default:
+			pager.Count()
+		}
+	}
+	page, total := pager.Result()
+	return page, total, nil
+}
+
 // DeleteAlertsResolvedBefore implements alert.AlertStore.
 func (s *Store) DeleteAlertsResolvedBefore(ctx context.Context, t time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {

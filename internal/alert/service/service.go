@@ -5,11 +5,9 @@
 package service
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/kubeward/kubeward/internal/alert"
@@ -80,81 +78,85 @@ type Page struct {
 }
 
 // ListAlerts returns the stored alerts the filter selects, the most
-// recently started first (ties by fingerprint).
+// recently started first (ties by fingerprint; see alert.AlertOrder).
+// The storage selects, orders and pages them (AlertStore.QueryAlerts);
+// only whether a silence or an inhibition rule mutes an alert, which
+// depends on the running pipeline, is decided here.
 func (s *Service) ListAlerts(ctx context.Context, f Filter) (Page, error) {
-	ms, err := alert.CompileMatchers(f.Matchers)
+	q, err := s.query(f)
 	if err != nil {
 		return Page{}, fmt.Errorf("list alerts: %w", err)
 	}
-	for _, st := range f.States {
-		if st != StateFiring && st != StateResolved {
-			return Page{}, fmt.Errorf("list alerts: state %q is invalid: want firing or resolved", st)
+	silences := s.dispatcher.Silences()
+	if err := silences.Refresh(ctx); err != nil {
+		return Page{}, fmt.Errorf("list alerts: %w", err)
+	}
+	if f.Muted != nil {
+		want := *f.Muted
+		q.Keep = func(a *alert.Alert) bool {
+			muted := !a.Resolved(q.Now) && (silences.Mutes(a.Labels) || s.dispatcher.Inhibited(a.Labels))
+			return muted == want
 		}
 	}
-	switch {
-	case f.Limit == 0:
-		f.Limit = 100
-	case f.Limit < 0 || f.Limit > 1000:
-		return Page{}, fmt.Errorf("list alerts: limit %d is out of range 1..1000", f.Limit)
-	}
-	if f.Offset < 0 {
-		return Page{}, fmt.Errorf("list alerts: offset %d is negative", f.Offset)
-	}
-	all, err := s.storage.ListAlerts(ctx)
+	alerts, total, err := s.storage.QueryAlerts(ctx, q)
 	if err != nil {
 		return Page{}, fmt.Errorf("list alerts: %w", err)
 	}
-	if err := s.dispatcher.Silences().Refresh(ctx); err != nil {
-		return Page{}, fmt.Errorf("list alerts: %w", err)
-	}
-	now := s.clock.Now()
-	var views []View
-	for _, a := range all {
+	p := Page{Total: total, Items: make([]View, len(alerts))}
+	for i, a := range alerts {
 		v := View{Alert: a, Fingerprint: a.Fingerprint().String(), State: StateFiring}
-		if a.Resolved(now) {
+		if a.Resolved(q.Now) {
 			v.State = StateResolved
 		} else {
-			v.SilencedBy = s.dispatcher.Silences().MutedBy(a.Labels)
+			v.SilencedBy = silences.MutedBy(a.Labels)
 			v.Inhibited = s.dispatcher.Inhibited(a.Labels)
 		}
-		if !keep(f, ms, &v) {
-			continue
-		}
-		views = append(views, v)
-	}
-	slices.SortStableFunc(views, func(a, b View) int {
-		if c := b.StartsAt.Compare(a.StartsAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Fingerprint, b.Fingerprint)
-	})
-	p := Page{Total: len(views)}
-	if f.Offset < len(views) {
-		p.Items = views[f.Offset:min(len(views), f.Offset+f.Limit)]
+		p.Items[i] = v
 	}
 	return p, nil
 }
 
-func keep(f Filter, ms alert.Matchers, v *View) bool {
-	if !ms.Matches(v.Labels) {
-		return false
+// query validates f and turns it into a storage query evaluated now,
+// without the muted condition. Its errors wrap alert.ErrInvalidQuery.
+func (s *Service) query(f Filter) (alert.AlertQuery, error) {
+	q := alert.AlertQuery{
+		Now:          s.clock.Now(),
+		Severities:   f.Severities,
+		Sources:      f.Sources,
+		Matchers:     f.Matchers,
+		Acknowledged: f.Acknowledged,
+		Limit:        f.Limit,
+		Offset:       f.Offset,
 	}
-	if len(f.States) > 0 && !slices.Contains(f.States, v.State) {
-		return false
+	firing, resolved := false, false
+	for _, st := range f.States {
+		switch st {
+		case StateFiring:
+			firing = true
+		case StateResolved:
+			resolved = true
+		default:
+			return q, fmt.Errorf("%w: state %q: want firing or resolved", alert.ErrInvalidQuery, st)
+		}
 	}
-	if len(f.Sources) > 0 && !slices.Contains(f.Sources, v.Source) {
-		return false
+	switch {
+	case firing != resolved:
+		q.Firing = &firing
+	case f.Muted != nil && *f.Muted:
+		// Resolved alerts are never muted: let the storage skip them.
+		onlyFiring := true
+		q.Firing = &onlyFiring
 	}
-	if len(f.Severities) > 0 && !slices.Contains(f.Severities, v.Severity) {
-		return false
+	switch {
+	case f.Limit == 0:
+		q.Limit = 100
+	case f.Limit < 0 || f.Limit > 1000:
+		return q, fmt.Errorf("%w: limit %d is out of range 1..1000", alert.ErrInvalidQuery, f.Limit)
 	}
-	if f.Muted != nil && *f.Muted != (len(v.SilencedBy) > 0 || v.Inhibited) {
-		return false
+	if f.Offset < 0 {
+		return q, fmt.Errorf("%w: offset %d is negative", alert.ErrInvalidQuery, f.Offset)
 	}
-	if f.Acknowledged != nil && *f.Acknowledged != (v.Ack != nil) {
-		return false
-	}
-	return true
+	return q, nil
 }
 
 // Acknowledge records that by acknowledged the alert with the fingerprint

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,9 +23,13 @@ var _ alert.Storage = (*Store)(nil)
 const alertColumns = `fingerprint, alertname, severity, source, labels, annotations, starts_at, ends_at,
 	updated_at, generator_id, generator_url, ack_by, ack_comment, ack_at`
 
-const upsertAlert = `INSERT INTO alerts (` + alertColumns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-	ON CONFLICT (fingerprint) DO UPDATE SET alertname = excluded.alertname, severity = excluded.severity,
+// upsertAlert writes an alert; each row written gets a new random version
+// (migration 00007), which tells readers that keep decoded alerts that
+// theirs is out of date.
+const upsertAlert = `INSERT INTO alerts (` + alertColumns + `, version)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+	ON CONFLICT (fingerprint) DO UPDATE SET version = excluded.version,
+		alertname = excluded.alertname, severity = excluded.severity,
 		source = excluded.source, labels = excluded.labels, annotations = excluded.annotations,
 		starts_at = excluded.starts_at, ends_at = excluded.ends_at, updated_at = excluded.updated_at,
 		generator_id = excluded.generator_id, generator_url = excluded.generator_url,
@@ -58,7 +63,7 @@ func (s *Store) PutAlerts(ctx context.Context, alerts []alert.Alert) error {
 		}
 		b.Queue(upsertAlert, a.Fingerprint().String(), text(a.Name()), text(string(a.Severity)), text(string(a.Source)),
 			labels, annotations, ts(a.StartsAt), ts(a.EndsAt), ts(a.UpdatedAt),
-			text(a.GeneratorID), text(a.GeneratorURL), ackBy, ackComment, ackAt)
+			text(a.GeneratorID), text(a.GeneratorURL), ackBy, ackComment, ackAt, rand.Int64())
 	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -127,11 +132,12 @@ func scanAlert(row pgx.CollectableRow) (alert.Alert, error) {
 		return alert.Alert{}, err
 	}
 	a.Severity, a.Source = alert.Severity(severity), alert.Source(source)
-	if err := json.Unmarshal(labels, &a.Labels); err != nil {
+	var err error
+	if a.Labels, err = alert.DecodeStoredMap(labels); err != nil {
 		return alert.Alert{}, fmt.Errorf("alert %s: stored labels: %w", fp, err)
 	}
 	if annotations != nil {
-		if err := json.Unmarshal(annotations, &a.Annotations); err != nil {
+		if a.Annotations, err = alert.DecodeStoredMap(annotations); err != nil {
 			return alert.Alert{}, fmt.Errorf("alert %s: stored annotations: %w", fp, err)
 		}
 	}

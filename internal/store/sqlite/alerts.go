@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/kubeward/kubeward/internal/alert"
@@ -16,6 +17,12 @@ import (
 var _ alert.Storage = (*Store)(nil)
 
 const alertColumns = `fingerprint, alertname, severity, source, labels, annotations, starts_at, ends_at,
+	updated_at, generator_id, generator_url, ack_by, ack_comment, ack_at`
+
+// alertReadColumns are the columns scanAlert reads: every column but
+// alertname, which the labels hold (every column read costs, and a page
+// reads many rows).
+const alertReadColumns = `fingerprint, severity, source, labels, annotations, starts_at, ends_at,
 	updated_at, generator_id, generator_url, ack_by, ack_comment, ack_at`
 
 // PutAlerts implements alert.AlertStore: it upserts alerts in one
@@ -29,9 +36,11 @@ func (s *Store) PutAlerts(ctx context.Context, alerts []alert.Alert) error {
 		return fmt.Errorf("sqlite store: put %d alerts: %w", len(alerts), err)
 	}
 	defer rollback(ctx, tx)
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO alerts (`+alertColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (fingerprint) DO UPDATE SET alertname = excluded.alertname, severity = excluded.severity,
+	// Each row written gets a new random version (see alertReader).
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO alerts (`+alertColumns+`, version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (fingerprint) DO UPDATE SET version = excluded.version,
+			alertname = excluded.alertname, severity = excluded.severity,
 			source = excluded.source, labels = excluded.labels, annotations = excluded.annotations,
 			starts_at = excluded.starts_at, ends_at = excluded.ends_at, updated_at = excluded.updated_at,
 			generator_id = excluded.generator_id, generator_url = excluded.generator_url,
@@ -62,7 +71,7 @@ func (s *Store) PutAlerts(ctx context.Context, alerts []alert.Alert) error {
 		}
 		if _, err := stmt.ExecContext(ctx, a.Fingerprint().String(), a.Name(), string(a.Severity), string(a.Source),
 			string(labels), annotations, fmtTime(a.StartsAt), fmtTime(a.EndsAt), fmtTime(a.UpdatedAt),
-			a.GeneratorID, a.GeneratorURL, ackBy, ackComment, ackAt); err != nil {
+			a.GeneratorID, a.GeneratorURL, ackBy, ackComment, ackAt, rand.Int64()); err != nil {
 			return fmt.Errorf("sqlite store: put alert %s: %w", a.Fingerprint(), err)
 		}
 	}
@@ -74,11 +83,19 @@ func (s *Store) PutAlerts(ctx context.Context, alerts []alert.Alert) error {
 
 // GetAlert implements alert.AlertStore.
 func (s *Store) GetAlert(ctx context.Context, fp alert.Fingerprint) (alert.Alert, error) {
-	row := s.r.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE fingerprint = ?`, fp.String())
-	a, err := scanAlert(row)
-	if errors.Is(err, sql.ErrNoRows) {
+	// Rows, not a Row: scanAlert reads the JSON columns as sql.RawBytes.
+	rows, err := s.r.QueryContext(ctx, `SELECT `+alertReadColumns+` FROM alerts WHERE fingerprint = ?`, fp.String())
+	if err != nil {
+		return alert.Alert{}, fmt.Errorf("sqlite store: get alert %s: %w", fp, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return alert.Alert{}, fmt.Errorf("sqlite store: get alert %s: %w", fp, err)
+		}
 		return alert.Alert{}, fmt.Errorf("alert %s: %w", fp, alert.ErrNotFound)
 	}
+	a, err := scanAlert(rows)
 	if err != nil {
 		return alert.Alert{}, fmt.Errorf("sqlite store: get alert %s: %w", fp, err)
 	}
@@ -87,7 +104,7 @@ func (s *Store) GetAlert(ctx context.Context, fp alert.Fingerprint) (alert.Alert
 
 // ListAlerts implements alert.AlertStore: every alert, by fingerprint.
 func (s *Store) ListAlerts(ctx context.Context) ([]alert.Alert, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts ORDER BY fingerprint`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+alertReadColumns+` FROM alerts ORDER BY fingerprint`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: list alerts: %w", err)
 	}
@@ -118,28 +135,30 @@ func (s *Store) DeleteAlertsResolvedBefore(ctx context.Context, t time.Time) (in
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
-func scanAlert(sc scanner) (alert.Alert, error) {
+// scanAlert reads the alert at the current row of rows, which selects
+// alertReadColumns after a column for each of head (scanned into them).
+func scanAlert(rows *sql.Rows, head ...any) (alert.Alert, error) {
 	var (
-		a                                 alert.Alert
-		fp, name, severity, source, label string
-		annotations                       sql.NullString
-		starts, ends, updated             sql.NullString
-		ackBy, ackComment, ackAt          sql.NullString
+		a                            alert.Alert
+		severity, source             string
+		fp, labels, annotations      sql.RawBytes // NULL: nil; valid until the next row
+		starts, ends, updated, ackAt sql.NullString
+		ackBy, ackComment            sql.NullString
 	)
-	if err := sc.Scan(&fp, &name, &severity, &source, &label, &annotations, &starts, &ends, &updated,
-		&a.GeneratorID, &a.GeneratorURL, &ackBy, &ackComment, &ackAt); err != nil {
+	if err := rows.Scan(append(head, &fp, &severity, &source, &labels, &annotations, &starts, &ends, &updated,
+		&a.GeneratorID, &a.GeneratorURL, &ackBy, &ackComment, &ackAt)...); err != nil {
 		return alert.Alert{}, err
 	}
 	a.Severity, a.Source = alert.Severity(severity), alert.Source(source)
-	if err := json.Unmarshal([]byte(label), &a.Labels); err != nil {
+	var err error
+	if a.Labels, err = alert.DecodeStoredMap(labels); err != nil {
 		return alert.Alert{}, fmt.Errorf("alert %s: stored labels: %w", fp, err)
 	}
-	if annotations.Valid {
-		if err := json.Unmarshal([]byte(annotations.String), &a.Annotations); err != nil {
+	if annotations != nil {
+		if a.Annotations, err = alert.DecodeStoredMap(annotations); err != nil {
 			return alert.Alert{}, fmt.Errorf("alert %s: stored annotations: %w", fp, err)
 		}
 	}
-	var err error
 	if a.StartsAt, err = parseTime(starts); err != nil {
 		return alert.Alert{}, fmt.Errorf("alert %s: %w", fp, err)
 	}
