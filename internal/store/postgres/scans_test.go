@@ -1,0 +1,16 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/kubeward/kubeward/internal/scan/job"
+	"github.com/kubeward/kubeward/internal/scan/job/jobtest"
+	"github.com/kubeward/kubeward/internal/store/postgres"
+)
+
+// serve finds the scan store on a store.Store through this interface.
+var _ interface{ Scans() job.Store } = (*postgres.Store)(nil)
+
+func TestScanStoreContract(t *testing.T) {
+	jobtest.RunStoreContract(t, func(t *testing.T) job.Store { return openFresh(t).Scans() })
+}
