@@ -69,6 +69,9 @@ type Route struct {
 	Response string
 	// Status is the success status; default 200.
 	Status int
+	// MaxBodyBytes bounds the request body; 0 means MaxBodyBytes. Only
+	// routes that stream uploads raise it.
+	MaxBodyBytes int64
 	// Handler answers the request.
 	Handler http.HandlerFunc
 }
@@ -78,6 +81,14 @@ type Param struct {
 	Name        string
 	Type        string // "string", "integer" or "boolean"
 	Description string
+}
+
+// bodyLimit is the most request body bytes the route reads.
+func (r Route) bodyLimit() int64 {
+	if r.MaxBodyBytes > 0 {
+		return r.MaxBodyBytes
+	}
+	return MaxBodyBytes
 }
 
 // pattern is the route's ServeMux pattern.
@@ -110,7 +121,7 @@ func (s *Server) Routes() []Route {
 
 // Handler returns the /api/v1 routes.
 func (s *Server) Handler() http.Handler {
-	return s.withCommonHeaders(s.cors(http.MaxBytesHandler(s.mux(), MaxBodyBytes)))
+	return s.withCommonHeaders(s.cors(s.mux()))
 }
 
 // mux builds the ServeMux of every declared route, each wrapped in
@@ -118,7 +129,7 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) mux() *http.ServeMux {
 	mux := http.NewServeMux()
 	for _, rt := range s.Routes() {
-		mux.Handle(rt.pattern(), s.guard(rt))
+		mux.Handle(rt.pattern(), http.MaxBytesHandler(s.guard(rt), rt.bodyLimit()))
 	}
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)

@@ -98,7 +98,7 @@ func ScanRoutes(d ScanDeps) []Route {
 	}
 	h := &scanHandler{ScanDeps: d}
 	return []Route{
-		{Method: "POST", Path: "/api/v1/scans", Role: auth.RoleOperator, Handler: h.submit, Status: http.StatusAccepted,
+		{Method: "POST", Path: "/api/v1/scans", Role: auth.RoleOperator, Handler: h.submit, Status: http.StatusAccepted, MaxBodyBytes: h.uploadLimit(),
 			Summary:  "Queue a vulnerability scan: JSON {\"image\": REF}, or multipart/form-data with kind=archive|oci|sbom, optional name, then the file",
 			Request:  "ScanRequest",
 			Response: "Scan"},
@@ -210,6 +210,15 @@ func (u uploadReader) Read(p []byte) (int, error) {
 		err = fmt.Errorf("%w: %w", errBadUpload, err)
 	}
 	return n, err
+}
+
+// uploadLimit is the POST route's body limit: the service's upload limit
+// plus the multipart framing, or the API default without a service.
+func (h *scanHandler) uploadLimit() int64 {
+	if h.Service == nil {
+		return MaxBodyBytes
+	}
+	return h.Service.MaxUploadBytes() + multipartSlack
 }
 
 func (h *scanHandler) submit(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,7 @@ import (
 	"github.com/kubeward/kubeward/internal/detect/eventstore"
 	"github.com/kubeward/kubeward/internal/flow/sensor"
 	"github.com/kubeward/kubeward/internal/policy/admission"
+	"github.com/kubeward/kubeward/internal/scan/job"
 	"github.com/kubeward/kubeward/internal/store"
 	"github.com/kubeward/kubeward/internal/workers"
 )
@@ -48,10 +49,12 @@ func startConsumerSet(ctx context.Context, app *App, st store.Store, b bus.Bus, 
 	}
 	if al != nil {
 		set.Go(wctx, "alert-dispatch", func(ctx context.Context) error { return al.dispatcher.Run(ctx, 0) })
-		for _, sc := range source.Consumers(al.dispatcher, source.Converter{}, app.Logger) {
+		scs := append(source.Consumers(al.dispatcher, source.Converter{}, app.Logger),
+			source.FindingConsumer(al.dispatcher, source.FindingConverter{}, app.Logger))
+		for _, sc := range scs {
 			consumers = append(consumers, consumer{sc.Options.Group, sc.Options, sc.Handler})
 		}
-		dlqTopics = append(dlqTopics, admission.TopicViolations, source.TopicAlerts, sensor.Topic)
+		dlqTopics = append(dlqTopics, admission.TopicViolations, source.TopicAlerts, sensor.Topic, job.Topic)
 	}
 	rec := &deadletter.Recorder{Store: st}
 	dlq := make([]string, len(dlqTopics))

@@ -44,6 +44,7 @@ type serveOptions struct {
 	alerts         alertFlags
 	api            apiFlags
 	response       responseFlags
+	scans          scanServiceFlags
 	eventRetention time.Duration
 }
 
@@ -67,7 +68,9 @@ API on 127.0.0.1:8080. --role splits the work for fleets:
   admission the validating admission webhook only (stateless, TLS on
             --admission-listen, default :8443); violations go on the bus
   flow-sensor  per-node packet capture (--flow-interface) → CICFlowMeter
-            features → classifier (--flow-model) → anomalies on the bus
+            features → classifier (--flow-model) → anomalies on the bus;
+            and/or Hubble flow JSON (--hubble-file) → per-pod windows →
+            detector → anomalies on the bus
 
 On SIGINT/SIGTERM it stops taking work, drains the bus (waits up to
 --drain-timeout for consumers to handle and commit what was published),
@@ -88,6 +91,7 @@ then exits.`,
 	o.feed.bind(f)
 	o.admission.bind(f)
 	o.flowSensor.bind(f)
+	o.scans.bind(f)
 	o.alerts.bind(f)
 	o.api.bind(f)
 	o.response.bind(f)
@@ -173,7 +177,13 @@ func runServe(ctx context.Context, app *App, o serveOptions) error {
 			consumers.Stop()
 			return err
 		}
-		extra := slices.Concat(api.AlertRoutes(al.service, log), respondRoutes)
+		scanRoutes, err := o.scans.start(pctx, producers, app, st, b)
+		if err != nil {
+			producers.Stop()
+			consumers.Stop()
+			return err
+		}
+		extra := slices.Concat(api.AlertRoutes(al.service, log), respondRoutes, scanRoutes)
 		if es, ok := st.(interface{ Events() eventstore.Store }); ok {
 			extra = append(extra, api.EventRoutes(es.Events(), log)...)
 		}

@@ -31,7 +31,7 @@ func TestAlpineImagesNoFalsePositives(t *testing.T) {
 	} {
 		t.Run(tt.version, func(t *testing.T) {
 			archive := filepath.Join(vulndbtest.DataDir(t), "inventories", "images", "alpine-"+tt.version+"-docker-save.tar.gz")
-			pkgs, err := scan.ImageInventory(context.Background(), archive, nil)
+			pkgs, err := scan.ImageInventory(context.Background(), archive, scan.ImageOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,7 +140,7 @@ func TestImageLayersAndSafety(t *testing.T) {
 		diffIDs[i] = d.String()
 	}
 
-	pkgs, err := scan.ImageInventory(context.Background(), archive, nil)
+	pkgs, err := scan.ImageInventory(context.Background(), archive, scan.ImageOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestImageInventoryErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{filepath.Join(dir, "missing.tar"), notTar} {
-		if _, err := scan.ImageInventory(context.Background(), p, nil); err == nil {
+		if _, err := scan.ImageInventory(context.Background(), p, scan.ImageOptions{}); err == nil {
 			t.Errorf("ImageInventory(%s) succeeded, want an error", p)
 		}
 	}
@@ -190,7 +190,7 @@ func TestImageInventoryErrors(t *testing.T) {
 func BenchmarkImageInventory(b *testing.B) {
 	archive := filepath.Join(vulndbtest.DataDir(b), "inventories", "images", "alpine-3.11-docker-save.tar.gz")
 	for b.Loop() {
-		if _, err := scan.ImageInventory(context.Background(), archive, nil); err != nil {
+		if _, err := scan.ImageInventory(context.Background(), archive, scan.ImageOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"path"
 	"regexp"
 	"sort"
+	"sync"
 
 	cpb "github.com/google/osv-scalibr/binary/proto/config_go_proto"
 	"github.com/google/osv-scalibr/extractor"
@@ -107,7 +108,10 @@ func inventoryRoot(ctx context.Context, r *os.Root, log *slog.Logger) ([]Package
 	return pkgs, nil
 }
 
-func extractors() ([]filesystem.Extractor, error) {
+// extractors returns the osv-scalibr extractors, constructed on first use
+// and shared afterwards: they hold configuration only, and building them
+// for every inventory (every changed image layer) is wasted work.
+var extractors = sync.OnceValues(func() ([]filesystem.Extractor, error) {
 	exs := make([]filesystem.Extractor, 0, len(extractorFactories))
 	for _, f := range extractorFactories {
 		ex, err := f(&cpb.PluginConfig{})
@@ -117,7 +121,7 @@ func extractors() ([]filesystem.Extractor, error) {
 		exs = append(exs, ex)
 	}
 	return exs, nil
-}
+})
 
 func reportStatuses(log *slog.Logger, statuses []*plugin.Status) {
 	for _, s := range statuses {

@@ -249,16 +249,90 @@ func listed(versions []string, version, eco string) (bool, error) {
 	if slices.Contains(versions, version) {
 		return true, nil
 	}
-	v, err := semantic.Parse(version, eco)
-	if err != nil {
-		return false, nil // the literal comparison above is all we can do
-	}
+	var v semantic.Version
+	key := prefilterKey(baseEcosystem(eco))
+	lead, ok := key(version)
 	for _, s := range versions {
+		// Versions that are equal in the ecosystem's ordering have the
+		// same key; parsing is skipped for the (many) listed versions
+		// whose key differs.
+		if ok {
+			if l, lok := key(s); lok && l != lead {
+				continue
+			}
+		}
+		if v == nil {
+			var err error
+			if v, err = semantic.Parse(version, eco); err != nil {
+				return false, nil // the literal comparison above is all we can do
+			}
+		}
 		if c, err := v.CompareStr(s); err == nil && c == 0 {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// prefilterKey returns the cheap key listed compares before parsing: the
+// numeric release segments for ecosystems whose versions start with one
+// (PEP 440, SemVer), otherwise the leading number.
+func prefilterKey(eco string) func(string) (string, bool) {
+	switch eco {
+	case "PyPI", "Go", "npm", "crates.io":
+		return releaseSegments
+	}
+	return leadingNumber
+}
+
+// releaseSegments returns the dotted numeric prefix of a version without
+// leading zeros in each segment and without trailing zero segments
+// ("v1.02.0rc1" → "1.2"), which equal PEP 440 and SemVer versions share.
+// ok is false for versions with an epoch or without a leading digit.
+func releaseSegments(v string) (string, bool) {
+	v = strings.TrimLeft(strings.TrimSpace(v), "vV")
+	if strings.ContainsAny(v, ":!") || v == "" || v[0] < '0' || v[0] > '9' {
+		return "", false
+	}
+	end := 0
+	for end < len(v) && (v[end] == '.' || v[end] >= '0' && v[end] <= '9') {
+		end++
+	}
+	segs := strings.Split(strings.Trim(v[:end], "."), ".")
+	for i, sg := range segs {
+		if sg = strings.TrimLeft(sg, "0"); sg == "" {
+			sg = "0"
+		}
+		segs[i] = sg
+	}
+	for len(segs) > 1 && segs[len(segs)-1] == "0" {
+		segs = segs[:len(segs)-1]
+	}
+	return strings.Join(segs, "."), true
+}
+
+// leadingNumber returns the first run of digits of a version (after an
+// optional "v"), without leading zeros. ok is false for versions that
+// carry an epoch ("1:2.3", "1!2.3"), whose leading number is not the
+// major version, and for versions that do not start with a digit; such
+// versions are always compared in full.
+func leadingNumber(v string) (string, bool) {
+	v = strings.TrimLeft(strings.TrimSpace(v), "vV")
+	if strings.ContainsAny(v, ":!") {
+		return "", false
+	}
+	end := 0
+	for end < len(v) && v[end] >= '0' && v[end] <= '9' {
+		end++
+	}
+	if end == 0 {
+		return "", false
+	}
+	n := strings.TrimLeft(v[:end], "0")
+	if n == "" {
+		n = "0"
+	}
+	return n, true
 }
 
 func baseEcosystem(ecosystem string) string {

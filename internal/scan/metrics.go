@@ -20,10 +20,15 @@ var (
 	}, []string{"ecosystem"})
 )
 
-var imageUnsafeEntries = promauto.NewCounter(prometheus.CounterOpts{
+var imageUnsafeEntries = promauto.NewCounterVec(prometheus.CounterOpts{
 	Name: "kubeward_scan_image_unsafe_entries_total",
-	Help: "Image layer entries skipped because they would leave the unpacking root or could not be written.",
-})
+	Help: "Image layer entries skipped, by reason: traversal (the path or a blob name leaves the root), hardlink (a hard-link trick), unwritable (os.Root refused the write, e.g. through an escaping symbolic link).",
+}, []string{"reason"})
+
+var imageLimitExceeded = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "kubeward_scan_image_limit_exceeded_total",
+	Help: "Images refused because their layers exceeded the unpack limits, by limit (bytes, files).",
+}, []string{"limit"})
 
 var enrichMisses = promauto.NewCounter(prometheus.CounterOpts{
 	Name: "kubeward_scan_enrich_misses_total",

@@ -1,6 +1,19 @@
-// Package scan inventories software (lockfiles, OS package databases),
-// matches it against a kubeward vulnerability database with each
-// ecosystem's own version ordering, and reports findings.
+// Package scan inventories software (lockfiles, OS package databases,
+// container images), matches it against a kubeward vulnerability database
+// with each ecosystem's own version ordering, and reports findings.
+//
+// Entry points:
+//   - ScanImage(ctx, source, matcher, ImageOptions) scans one image
+//     source — a registry reference, a `docker save` archive, an OCI
+//     layout directory or a tar of one — and returns a Report. It is the
+//     call for services (the scans API): an uploaded archive is saved to
+//     a file and its path passed as source; set ImageOptions.Offline where
+//     the process must not reach registries (registry references then fail
+//     with ErrOffline before any network call), and ImageOptions.Limits to
+//     bound what one image may unpack (ErrUnpackLimit).
+//   - ImageInventory is the same without matching; Inventory lists the
+//     packages of a directory; Matcher.Match turns packages into findings.
+//   - Report.WriteJSON, WriteTable and WriteSARIF render results.
 package scan
 
 // Package is one installed or locked package.

@@ -365,3 +365,38 @@ func BenchmarkScanLockfiles(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScanFSCold is what one `kubeward scan fs DIR -o json` process
+// does after start-up, for each shared lockfile directory: open the
+// database, inventory, match, render.
+func BenchmarkScanFSCold(b *testing.B) {
+	path := vulndbtest.SharedDB(b)
+	lockfiles := filepath.Join(vulndbtest.DataDir(b), "inventories", "lockfiles")
+	dirs, err := os.ReadDir(lockfiles)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		for _, d := range dirs {
+			db, err := vulndb.Open(ctx, path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pkgs, err := scan.Inventory(ctx, filepath.Join(lockfiles, d.Name()), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			findings, err := (&scan.Matcher{DB: db}).Match(ctx, pkgs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := (scan.Report{Packages: pkgs, Findings: findings}).WriteJSON(io.Discard); err != nil {
+				b.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

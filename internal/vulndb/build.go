@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -42,6 +44,16 @@ type BuildOptions struct {
 	// Logger receives per-file rejections at debug level and a summary per
 	// source; nil means slog.Default().
 	Logger *slog.Logger
+	// HTTPClient fetches http(s) source locations; nil means a client
+	// with a 10-minute overall timeout.
+	HTTPClient *http.Client
+	// Progress, when set, is told how many files of each source have been
+	// read so far (a progress bar, typically).
+	Progress func(kind, location string, files int)
+	// Download, when set, is called before an http(s) source is fetched
+	// and receives a copy of its bytes through the returned writer; size
+	// is the announced length, or -1.
+	Download func(url string, size int64) io.Writer
 }
 
 // Manifest describes a built database.
@@ -79,8 +91,27 @@ func Build(ctx context.Context, opts BuildOptions) (Manifest, error) {
 	if opts.Out == "" {
 		return Manifest{}, errors.New("vulndb build: no output file given")
 	}
+	man, all, err := collect(ctx, opts)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("vulndb build: %w", err)
+	}
+	if err := write(ctx, opts.Out, man, all); err != nil {
+		return Manifest{}, fmt.Errorf("vulndb build: write %s: %w", opts.Out, err)
+	}
+	if err := WriteManifestFile(ctx, opts.Out); err != nil {
+		return Manifest{}, fmt.Errorf("vulndb build: %w", err)
+	}
+	for _, s := range man.Sources {
+		recordsImported.WithLabelValues(s.Kind).Add(float64(s.Records))
+	}
+	return man, nil
+}
+
+// collect reads every source of opts into advisories keyed by ID and the
+// manifest describing them.
+func collect(ctx context.Context, opts BuildOptions) (Manifest, map[string]storedAdvisory, error) {
 	if len(opts.OSV) == 0 && len(opts.Alpine) == 0 {
-		return Manifest{}, errors.New("vulndb build: no sources given: pass at least one OSV or Alpine secdb location")
+		return Manifest{}, nil, errors.New("no sources given: pass at least one OSV or Alpine secdb location")
 	}
 	log := opts.Logger
 	if log == nil {
@@ -103,7 +134,10 @@ func Build(ctx context.Context, opts BuildOptions) (Manifest, error) {
 			ext := path.Ext(base)
 			return ext == ".json" || ext == ".yaml" || ext == ".yml"
 		}
-		sum, err := walkSource(ctx, loc, want, func(f sourceFile) error {
+		files := 0
+		sum, err := opts.walk(ctx, loc, want, func(f sourceFile) error {
+			files++
+			opts.progress(KindOSV, loc, files)
 			format := FormatJSON
 			if path.Ext(f.Name) != ".json" {
 				format = FormatYAML
@@ -124,7 +158,7 @@ func Build(ctx context.Context, opts BuildOptions) (Manifest, error) {
 			return nil
 		})
 		if err != nil {
-			return Manifest{}, fmt.Errorf("vulndb build: %w", err)
+			return Manifest{}, nil, err
 		}
 		info.SHA256 = sum
 		man.Sources = append(man.Sources, info)
@@ -134,7 +168,10 @@ func Build(ctx context.Context, opts BuildOptions) (Manifest, error) {
 	for _, loc := range opts.Alpine {
 		info := SourceInfo{Kind: KindAlpine, Location: loc}
 		alpine := map[string]*Advisory{}
-		sum, err := walkSource(ctx, loc, secdbFile.MatchString, func(f sourceFile) error {
+		files := 0
+		sum, err := opts.walk(ctx, loc, secdbFile.MatchString, func(f sourceFile) error {
+			files++
+			opts.progress(KindAlpine, loc, files)
 			db, err := DecodeSecDB(f.Data)
 			if err != nil {
 				info.Rejected++
@@ -151,7 +188,7 @@ func Build(ctx context.Context, opts BuildOptions) (Manifest, error) {
 			return nil
 		})
 		if err != nil {
-			return Manifest{}, fmt.Errorf("vulndb build: %w", err)
+			return Manifest{}, nil, err
 		}
 		for _, a := range alpine {
 			if keep(all, a, loc) {
@@ -167,13 +204,13 @@ func Build(ctx context.Context, opts BuildOptions) (Manifest, error) {
 	}
 
 	man.Advisories = len(all)
-	if err := write(ctx, opts.Out, man, all); err != nil {
-		return Manifest{}, fmt.Errorf("vulndb build: write %s: %w", opts.Out, err)
+	return man, all, nil
+}
+
+func (o BuildOptions) progress(kind, loc string, files int) {
+	if o.Progress != nil {
+		o.Progress(kind, loc, files)
 	}
-	for _, s := range man.Sources {
-		recordsImported.WithLabelValues(s.Kind).Add(float64(s.Records))
-	}
-	return man, nil
 }
 
 // keep stores a in all unless a record with the same ID and a later (or
@@ -238,6 +275,46 @@ func write(ctx context.Context, out string, man Manifest, all map[string]storedA
 		return err
 	}
 	defer func() { _ = tx.Rollback() }() // no-op after Commit; on failure the file is removed
+	if err := writeManifestRows(ctx, tx, man); err != nil {
+		return err
+	}
+	rw, err := newRecordWriter(ctx, tx)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(all))
+	for id := range all {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := rw.insert(ctx, id, all[id]); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, indexes); err != nil {
+		return fmt.Errorf("create indexes: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if err := db.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmpName, out); err != nil {
+		return fmt.Errorf("replace %s: %w", out, err)
+	}
+	return nil
+}
+
+// writeManifestRows replaces the manifest rows (meta and sources) with man.
+func writeManifestRows(ctx context.Context, tx *sql.Tx, man Manifest) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM meta; DELETE FROM sources;`); err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
 	meta := map[string]string{
 		"schema_version": man.SchemaVersion,
 		"built_at":       man.BuiltAt.Format(time.RFC3339Nano),
@@ -254,68 +331,77 @@ func write(ctx context.Context, out string, man Manifest, all map[string]storedA
 			return fmt.Errorf("write manifest: %w", err)
 		}
 	}
-	insAdv, err := tx.PrepareContext(ctx, `INSERT INTO advisories (id, source, modified, withdrawn, summary, severity, dbsev, aliases, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	insAlias, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO aliases (id, alias) VALUES (?, ?)`)
-	if err != nil {
-		return err
-	}
-	insAff, err := tx.PrepareContext(ctx, `INSERT INTO affected (advisory_id, ecosystem, name, data) VALUES (?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	ids := make([]string, 0, len(all))
-	for id := range all {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		s := all[id]
-		a := s.adv
-		record, err := encodeRecord(a)
+	return nil
+}
+
+// recordWriter inserts and deletes advisories with their alias and
+// affected-package rows through prepared statements.
+type recordWriter struct {
+	insAdv, insAlias, insAff *sql.Stmt
+	delAdv, delAlias, delAff *sql.Stmt
+}
+
+func newRecordWriter(ctx context.Context, tx *sql.Tx) (*recordWriter, error) {
+	var rw recordWriter
+	for _, st := range []struct {
+		dst   **sql.Stmt
+		query string
+	}{
+		{&rw.insAdv, `INSERT INTO advisories (id, source, modified, withdrawn, summary, severity, dbsev, aliases, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&rw.insAlias, `INSERT OR IGNORE INTO aliases (id, alias) VALUES (?, ?)`},
+		{&rw.insAff, `INSERT INTO affected (advisory_id, ecosystem, name, data) VALUES (?, ?, ?, ?)`},
+		{&rw.delAdv, `DELETE FROM advisories WHERE id = ?`},
+		{&rw.delAlias, `DELETE FROM aliases WHERE id = ?`},
+		{&rw.delAff, `DELETE FROM affected WHERE advisory_id = ?`},
+	} {
+		stmt, err := tx.PrepareContext(ctx, st.query)
 		if err != nil {
-			return fmt.Errorf("encode %s: %w", id, err)
+			return nil, fmt.Errorf("prepare %q: %w", st.query, err)
 		}
-		sev, _ := json.Marshal(a.Severity)
-		aliases, _ := json.Marshal(append([]string{}, a.Aliases...))
-		dbsev, _ := a.DatabaseSpecific["severity"].(string)
-		if _, err := insAdv.ExecContext(ctx, id, s.source, a.Modified, a.Withdrawn, a.Summary, string(sev), dbsev, string(aliases), record); err != nil {
-			return fmt.Errorf("store %s: %w", id, err)
+		*st.dst = stmt
+	}
+	return &rw, nil
+}
+
+// insert stores the advisory s under id.
+func (rw *recordWriter) insert(ctx context.Context, id string, s storedAdvisory) error {
+	a := s.adv
+	record, err := encodeRecord(a)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", id, err)
+	}
+	sev, _ := json.Marshal(a.Severity)
+	aliases, _ := json.Marshal(append([]string{}, a.Aliases...))
+	dbsev, _ := a.DatabaseSpecific["severity"].(string)
+	if _, err := rw.insAdv.ExecContext(ctx, id, s.source, a.Modified, a.Withdrawn, a.Summary, string(sev), dbsev, string(aliases), record); err != nil {
+		return fmt.Errorf("store %s: %w", id, err)
+	}
+	for _, al := range a.Aliases {
+		if al == id {
+			continue
 		}
-		for _, al := range a.Aliases {
-			if al == id {
-				continue
-			}
-			if _, err := insAlias.ExecContext(ctx, id, al); err != nil {
-				return fmt.Errorf("store aliases of %s: %w", id, err)
-			}
-		}
-		for _, af := range a.Affected {
-			data, err := json.Marshal(af)
-			if err != nil {
-				return fmt.Errorf("encode %s affected %s: %w", id, af.Package.Name, err)
-			}
-			if _, err := insAff.ExecContext(ctx, id, af.Package.Ecosystem, NormalizeName(af.Package.Ecosystem, af.Package.Name), data); err != nil {
-				return fmt.Errorf("store %s affected %s: %w", id, af.Package.Name, err)
-			}
+		if _, err := rw.insAlias.ExecContext(ctx, id, al); err != nil {
+			return fmt.Errorf("store aliases of %s: %w", id, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, indexes); err != nil {
-		return fmt.Errorf("create indexes: %w", err)
+	for _, af := range a.Affected {
+		data, err := json.Marshal(af)
+		if err != nil {
+			return fmt.Errorf("encode %s affected %s: %w", id, af.Package.Name, err)
+		}
+		if _, err := rw.insAff.ExecContext(ctx, id, af.Package.Ecosystem, NormalizeName(af.Package.Ecosystem, af.Package.Name), data); err != nil {
+			return fmt.Errorf("store %s affected %s: %w", id, af.Package.Name, err)
+		}
 	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	if err := db.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmpName, out); err != nil {
-		return fmt.Errorf("replace %s: %w", out, err)
+	return nil
+}
+
+// remove deletes the advisory id and its rows.
+func (rw *recordWriter) remove(ctx context.Context, id string) error {
+	for _, st := range []*sql.Stmt{rw.delAff, rw.delAlias, rw.delAdv} {
+		if _, err := st.ExecContext(ctx, id); err != nil {
+			return fmt.Errorf("delete %s: %w", id, err)
+		}
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package vulndb
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -11,6 +10,11 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	// The v2 decoder reads the stored entries (written by encoding/json
+	// with the same struct tags) about three times faster; the PyPA
+	// entries carry hundreds of listed versions each.
+	json "github.com/go-json-experiment/json"
 )
 
 // DB is a read-only handle on a database written by Build. It is safe for
@@ -47,7 +51,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("open vulnerability database: %w (build one with `kubeward db build`)", err)
 	}
-	dsn := (&url.URL{Scheme: "file", Opaque: path, RawQuery: "mode=ro&_pragma=query_only(1)"}).String()
+	// immutable=1: the file never changes under a reader, because every
+	// writer (Build, Import, Update) replaces it by renaming a new file
+	// over it; SQLite then takes no file locks (an fcntl per statement
+	// otherwise). mmap_size lets page reads be memory reads.
+	dsn := (&url.URL{Scheme: "file", Opaque: path, RawQuery: "mode=ro&immutable=1&_pragma=query_only(1)&_pragma=mmap_size(268435456)"}).String()
 	sdb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open vulnerability database %s: %w", path, err)

@@ -15,3 +15,13 @@ var (
 		Help: "Advisory files or entries rejected while building a vulnerability database, by source kind and reason.",
 	}, []string{"kind", "reason"})
 )
+
+var imports = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "kubeward_vulndb_imports_total",
+	Help: "Database imports, by result: ok, or rejected (bad manifest, hash or size mismatch, corrupt file).",
+}, []string{"result"})
+
+var updatedRecords = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "kubeward_vulndb_update_records_total",
+	Help: "Advisory records changed by incremental updates, by change: added, updated, deleted.",
+}, []string{"change"})

@@ -39,16 +39,26 @@ func walkSource(ctx context.Context, loc string, want func(name string) bool, fn
 	if st.IsDir() {
 		return walkDir(ctx, loc, want, fn)
 	}
-	f, err := os.Open(loc)
+	return walkFile(ctx, loc, loc, want, fn)
+}
+
+// walkFile reads the archive or record at file (named loc in messages) by
+// its extension: .zip, .tar.gz/.tgz, .tar, or anything else as a single
+// record. It returns the file's SHA-256.
+func walkFile(ctx context.Context, loc, file string, want func(string) bool, fn func(sourceFile) error) (string, error) {
+	f, err := os.Open(file)
 	if err != nil {
 		return "", fmt.Errorf("source %s: %w", loc, err)
 	}
 	defer func() { _ = f.Close() }()
 	h := sha256.New()
 	r := io.TeeReader(f, h)
-	lower := strings.ToLower(loc)
-	switch {
-	case strings.HasSuffix(lower, ".tar.gz"), strings.HasSuffix(lower, ".tgz"):
+	switch sourceExt(file) {
+	case ".zip":
+		if err := walkZip(ctx, loc, file, want, fn); err != nil {
+			return "", err
+		}
+	case ".tar.gz", ".tgz":
 		zr, err := gzip.NewReader(r)
 		if err != nil {
 			return "", fmt.Errorf("source %s: not a gzip archive: %w", loc, err)
@@ -56,7 +66,7 @@ func walkSource(ctx context.Context, loc string, want func(name string) bool, fn
 		if err := walkTar(ctx, loc, zr, want, fn); err != nil {
 			return "", err
 		}
-	case strings.HasSuffix(lower, ".tar"):
+	case ".tar":
 		if err := walkTar(ctx, loc, r, want, fn); err != nil {
 			return "", err
 		}
@@ -68,12 +78,13 @@ func walkSource(ctx context.Context, loc string, want func(name string) bool, fn
 		if len(data) > maxSourceFile {
 			return "", fmt.Errorf("source %s: larger than %d bytes; is it really an advisory file?", loc, maxSourceFile)
 		}
-		if err := fn(sourceFile{Name: filepath.Base(loc), Data: data}); err != nil {
+		if err := fn(sourceFile{Name: filepath.Base(file), Data: data}); err != nil {
 			return "", err
 		}
 	}
 	// Drain so the hash covers the whole file even when the tar reader
-	// stopped at the end-of-archive marker.
+	// stopped at the end-of-archive marker (or the zip reader read it
+	// through its own handle).
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return "", fmt.Errorf("source %s: %w", loc, err)
 	}
