@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/kubeward/kubeward/internal/flow"
 	"github.com/kubeward/kubeward/internal/flow/capture"
+	"github.com/kubeward/kubeward/internal/flow/clstm"
 	"github.com/kubeward/kubeward/internal/flow/dataset"
 	"github.com/kubeward/kubeward/internal/flow/eval"
 	"github.com/kubeward/kubeward/internal/flow/model"
@@ -25,12 +28,23 @@ import (
 
 func init() { register(newFlowCmd) }
 
+// flowSubcommands are constructors of further `kubeward flow` subcommands
+// that live in files of their own (e.g. Hubble input); such a file adds
+// its constructor with registerFlowSubcommand from an init func.
+var flowSubcommands []commandFactory
+
+// registerFlowSubcommand adds a subcommand constructor to `kubeward flow`.
+func registerFlowSubcommand(f commandFactory) { flowSubcommands = append(flowSubcommands, f) }
+
 func newFlowCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "flow",
 		Short: "Extract CICFlowMeter flow features from packets, train and evaluate flow classifiers",
 	}
 	cmd.AddCommand(newFlowExtractCmd(app), newFlowTrainCmd(app), newFlowEvalCmd(app), newFlowClassifyCmd(app))
+	for _, f := range flowSubcommands {
+		cmd.AddCommand(f(app))
+	}
 	return cmd
 }
 
@@ -131,12 +145,16 @@ Exit codes: 0 success, 2 usage or input error.`,
 	return cmd
 }
 
-// flowDatasetFlags select labelled training data.
+// flowDatasetFlags select labelled training data and the model trained.
 type flowDatasetFlags struct {
 	match      string
 	maxBadRows int
 	seed       uint64
+	algorithm  string
 	trees      int
+	balanced   bool
+	boost      model.BoostParams
+	clstm      clstm.Config
 	features   []string
 	targetFPR  float64
 }
@@ -146,12 +164,26 @@ func (d *flowDatasetFlags) bind(cmd *cobra.Command) {
 	fs.StringVar(&d.match, "match", "", "only CSV files (or archive members) whose path contains this, e.g. rnd_5000")
 	fs.IntVar(&d.maxBadRows, "max-bad-rows", 0, "skip up to this many unparsable rows instead of failing")
 	fs.Uint64Var(&d.seed, "seed", 1, "random seed (splits and training are deterministic for a seed)")
+	fs.StringVar(&d.algorithm, "model", model.DefaultAlgorithm, "classifier to train: "+strings.Join(model.Algorithms(), ", "))
 	fs.IntVar(&d.trees, "trees", 100, "random forest trees")
+	fs.BoolVar(&d.balanced, "balanced", true, "weight classes inversely to their frequency (all models; --tune decides it by cross-validation)")
+	fs.IntVar(&d.boost.Rounds, "rounds", 0, "most gradient boosting rounds (default 200; early stopping on a 10% validation share of the training rows)")
+	fs.Float64Var(&d.boost.LearningRate, "learning-rate", 0, "gradient boosting learning rate (default 0.1)")
+	fs.IntVar(&d.boost.MaxDepth, "max-depth", 0, "gradient boosting tree depth (default 4)")
+	fs.IntVar(&d.clstm.Window, "window", 0, "CLSTM: flows per time-ordered window (default 4)")
+	fs.IntVar(&d.clstm.Epochs, "epochs", 0, "CLSTM: most training epochs (default 8; the epoch of least validation loss is kept)")
 	fs.StringSliceVar(&d.features, "features", nil, "feature columns (default: Protocol and every flow statistic; identifiers and timestamps are excluded)")
 	fs.Float64Var(&d.targetFPR, "target-fpr", 0.01, "benign false-positive rate the alert thresholds are calibrated for")
 }
 
 func (d *flowDatasetFlags) load(ctx context.Context, app *App, paths []string) (*dataset.Dataset, error) {
+	if !slices.Contains(model.Algorithms(), d.algorithm) {
+		hint := ""
+		if strings.HasSuffix(d.algorithm, ".json") {
+			hint = " (the model file to write is --model-file)"
+		}
+		return nil, fmt.Errorf("--model %q: want one of %s%s", d.algorithm, strings.Join(model.Algorithms(), ", "), hint)
+	}
 	ds, err := dataset.Load(ctx, paths, dataset.Options{Match: d.match, MaxBadRows: d.maxBadRows})
 	if err != nil {
 		return nil, err
@@ -163,10 +195,14 @@ func (d *flowDatasetFlags) load(ctx context.Context, app *App, paths []string) (
 	return ds, nil
 }
 
-func (d *flowDatasetFlags) trainConfig(dataSHA string) model.TrainConfig {
+func (d *flowDatasetFlags) trainConfig(dataSHA string, logger *slog.Logger) model.TrainConfig {
+	boost, seq := d.boost, d.clstm
+	boost.BalancedClasses, seq.BalancedClasses = d.balanced, d.balanced
+	seq.Logger = logger
 	return model.TrainConfig{
-		Features: d.features, Seed: d.seed, DataSHA256: dataSHA, TargetFPR: d.targetFPR,
-		Forest: model.ForestParams{Trees: d.trees},
+		Algorithm: d.algorithm,
+		Features:  d.features, Seed: d.seed, DataSHA256: dataSHA, TargetFPR: d.targetFPR,
+		Forest: model.ForestParams{Trees: d.trees, BalancedClasses: d.balanced}, Boost: boost, CLSTM: seq,
 	}
 }
 
@@ -177,17 +213,18 @@ func newFlowTrainCmd(app *App) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "train DATA…",
-		Short: "Train a flow classifier (random forest + benign-only isolation forest) on labelled flow CSVs",
+		Short: "Train a flow classifier (boosted trees, random forest or CLSTM, plus a benign-only isolation forest) on labelled flow CSVs",
 		Long: `DATA are CSV files in the corrected CIC-IDS2017 schema, directories of them,
-or the published .tar.gz archive. The model file carries the feature schema,
-the scaler, calibrated alert thresholds and training metadata.`,
+or the published .tar.gz archive. --model picks the classifier; the model file
+(--model-file) carries the feature schema, the scaler, calibrated alert
+thresholds and training metadata.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ds, err := df.load(cmd.Context(), app, args)
 			if err != nil {
 				return err
 			}
-			m, err := model.Train(cmd.Context(), ds.Records, df.trainConfig(ds.SHA256))
+			m, err := model.Train(cmd.Context(), ds.Records, df.trainConfig(ds.SHA256, app.Logger))
 			if err != nil {
 				return err
 			}
@@ -197,7 +234,7 @@ the scaler, calibrated alert thresholds and training metadata.`,
 		},
 	}
 	df.bind(cmd)
-	cmd.Flags().StringVar(&modelPath, "model", "flow-model.json", "model file to write")
+	cmd.Flags().StringVar(&modelPath, "model-file", "flow-model.json", "model file to write")
 	return cmd
 }
 
@@ -235,6 +272,7 @@ func newFlowEvalCmd(app *App) *cobra.Command {
 		df         flowDatasetFlags
 		protocol   string
 		testFrac   float64
+		tuneFolds  int
 		evalFormat *outputFlag
 	)
 	cmd := &cobra.Command{
@@ -245,16 +283,26 @@ func newFlowEvalCmd(app *App) *cobra.Command {
   time                  train on the earliest 70% of flows, test on the latest
   leave-one-attack-out  for each attack class: train without it, report the
                         share of its flows that raise an alert and the benign
-                        false-positive rate`,
+                        false-positive rate
+
+--model picks the classifier (the CLSTM judges every test flow by the window
+of test flows before it in time). --tune N chooses class weighting and tree
+depth or window by N-fold cross-validation on the training rows only, never
+on the test rows. The report lists per-class metrics and the confusion
+matrix.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ds, err := df.load(cmd.Context(), app, args)
 			if err != nil {
 				return err
 			}
-			rep, err := eval.Run(cmd.Context(), ds.Records, eval.Config{
-				Protocol: protocol, TestFraction: testFrac, Train: df.trainConfig(ds.SHA256), Logger: app.Logger,
-			})
+			cfg := eval.Config{
+				Protocol: protocol, TestFraction: testFrac, Train: df.trainConfig(ds.SHA256, app.Logger), Logger: app.Logger,
+			}
+			if tuneFolds > 0 {
+				cfg.Candidates, cfg.Folds = eval.Grid(cfg.Train), tuneFolds
+			}
+			rep, err := eval.Run(cmd.Context(), ds.Records, cfg)
 			if err != nil {
 				return err
 			}
@@ -267,6 +315,7 @@ func newFlowEvalCmd(app *App) *cobra.Command {
 	df.bind(cmd)
 	cmd.Flags().StringVar(&protocol, "protocol", eval.ProtocolStratified, "stratified, time or leave-one-attack-out")
 	cmd.Flags().Float64Var(&testFrac, "test-fraction", 0.3, "share of rows tested")
+	cmd.Flags().IntVar(&tuneFolds, "tune", 0, "choose class weighting and depth (boosting) or window (CLSTM) by this many folds of cross-validation on the training rows only (0: off; overrides --balanced, --max-depth, --window)")
 	evalFormat = newOutputFlag(cmd.Flags(), "table", "table", "json")
 	return cmd
 }

@@ -3,13 +3,16 @@ package eval
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/kubeward/kubeward/internal/flow"
+	"github.com/kubeward/kubeward/internal/flow/clstm"
 	"github.com/kubeward/kubeward/internal/flow/model"
 )
 
@@ -111,6 +114,29 @@ func TestScore(t *testing.T) {
 	if !near(s.Alert.Recall, 0.8) || !near(s.Alert.BenignFPR, 0.5) || !near(s.Alert.Precision, 4.0/6) {
 		t.Errorf("alert binary %+v", s.Alert)
 	}
+	wantCM := [][]int{{3, 1, 0}, {1, 2, 0}, {0, 1, 1}}
+	if !slices.Equal(s.Labels, classes) || len(s.Confusion) != 3 {
+		t.Fatalf("confusion labels %v rows %d, want %v", s.Labels, len(s.Confusion), classes)
+	}
+	for i := range wantCM {
+		if !slices.Equal(s.Confusion[i], wantCM[i]) {
+			t.Errorf("confusion = %v, want %v", s.Confusion, wantCM)
+			break
+		}
+	}
+}
+
+// Classes that are neither tested nor predicted are left out of the
+// confusion matrix as of the macro average.
+func TestScoreConfusionSkipsAbsentClasses(t *testing.T) {
+	s := Score([]string{"B", "unused", "X"}, 0, []int{0, 2, 2}, []int{0, 0, 2}, []bool{false, false, true})
+	if !slices.Equal(s.Labels, []string{"B", "X"}) || !slices.Equal(s.Confusion[0], []int{1, 0}) || !slices.Equal(s.Confusion[1], []int{1, 1}) {
+		t.Errorf("labels %v confusion %v, want [B X] [[1 0] [1 1]]", s.Labels, s.Confusion)
+	}
+	var b bytes.Buffer
+	if err := (&Report{Scores: &s}).WriteText(&b); err != nil || !strings.Contains(b.String(), "1 X") || strings.Contains(b.String(), "unused") {
+		t.Errorf("text report: %v\n%s", err, b.String())
+	}
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
@@ -170,5 +196,88 @@ func TestRunProtocols(t *testing.T) {
 	}
 	if _, err := Run(context.Background(), recs, Config{Protocol: "k-fold", Train: train}); err == nil {
 		t.Error("unknown protocol accepted")
+	}
+}
+
+// Every algorithm runs through the evaluation deterministically. The
+// features are the two that separate the classes and one noise column:
+// on 250 training rows the network would otherwise fit the noise of the
+// fixture's 80 random columns.
+func TestRunEveryAlgorithm(t *testing.T) {
+	recs := records(400)
+	for _, alg := range model.Algorithms() {
+		t.Run(alg, func(t *testing.T) {
+			train := model.TrainConfig{Algorithm: alg, Seed: 3, Features: []string{"FWD Init Win Bytes", "Flow Duration", "Flow IAT Mean"}, Forest: model.ForestParams{Trees: 10}, Isolation: model.IsolationParams{Trees: 20},
+				Boost: model.BoostParams{Rounds: 20, MaxDepth: 3}, CLSTM: clstm.Config{Window: 3, Kernel: 1, Filters: 8, Hidden: 8, Epochs: 15, BatchSize: 16, LearningRate: 0.01}}
+			var out [2][]byte
+			for i := range out {
+				rep, err := Run(context.Background(), recs, Config{Protocol: ProtocolStratified, Train: train})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rep.Scores.MacroF1 < 0.9 {
+					t.Errorf("macro-F1 %.3f on separable classes, want ≥ 0.9", rep.Scores.MacroF1)
+				}
+				rep.TrainSeconds = nil
+				if out[i], err = json.Marshal(rep); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(out[0], out[1]) {
+				t.Error("two evaluations with the same seed differ")
+			}
+		})
+	}
+}
+
+// Tuning sees the training rows only and picks the candidate with the
+// best cross-validated macro-F1: here one that may use the feature that
+// separates the classes against one that may not.
+func TestTunePicksTheBetterCandidate(t *testing.T) {
+	recs := records(300)
+	base := model.TrainConfig{Seed: 1, Forest: model.ForestParams{Trees: 10}, Isolation: model.IsolationParams{Trees: 10}}
+	blind, informed := base, base
+	blind.Features = []string{"Flow IAT Mean", "Bwd IAT Std"}
+	informed.Features = []string{"Flow IAT Mean", "FWD Init Win Bytes"}
+	res, best, err := Tune(context.Background(), recs, []Candidate{{"blind", blind}, {"informed", informed}}, 3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if best != 1 || len(res) != 2 || len(res[1].FoldMacroF1) != 3 || res[1].MeanMacroF1 < 0.95 || res[0].MeanMacroF1 > 0.8 {
+		t.Errorf("best %d, results %+v: want the informed candidate (≥ 0.95) over the blind one", best, res)
+	}
+	rep, err := Run(context.Background(), recs, Config{Protocol: ProtocolStratified, Train: base,
+		Candidates: []Candidate{{"blind", blind}, {"informed", informed}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Chosen != "informed" || len(rep.Tuning) != 2 {
+		t.Errorf("chosen %q tuning %+v", rep.Chosen, rep.Tuning)
+	}
+	if _, _, err := Tune(context.Background(), recs, nil, 3, 1); err == nil {
+		t.Error("no candidates accepted")
+	}
+	if _, _, err := Tune(context.Background(), recs, []Candidate{{"a", base}}, 1, 1); err == nil {
+		t.Error("one fold accepted")
+	}
+}
+
+func TestGrid(t *testing.T) {
+	tests := []struct {
+		algorithm string
+		want      int
+	}{{model.AlgorithmBoosting, 4}, {model.AlgorithmCLSTM, 4}, {model.AlgorithmForest, 2}}
+	for _, tc := range tests {
+		g := Grid(model.TrainConfig{Algorithm: tc.algorithm, Seed: 9})
+		names := map[string]bool{}
+		for _, c := range g {
+			names[c.Name] = true
+			if c.Train.Algorithm != tc.algorithm || c.Train.Seed != 9 {
+				t.Errorf("%s: candidate %q changed algorithm or seed: %+v", tc.algorithm, c.Name, c.Train)
+			}
+		}
+		if len(g) != tc.want || len(names) != tc.want {
+			t.Errorf("%s: %d candidates (%d names), want %d distinct", tc.algorithm, len(g), len(names), tc.want)
+		}
 	}
 }

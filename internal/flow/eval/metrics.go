@@ -33,6 +33,11 @@ type Scores struct {
 	// probability and anomaly thresholds too).
 	Argmax Binary `json:"argmax"`
 	Alert  Binary `json:"alert"`
+	// Labels names the rows and columns of Confusion: Confusion[t][p]
+	// counts test flows of class Labels[t] predicted as Labels[p]. Only
+	// classes in the test truth or predictions are listed.
+	Labels    []string `json:"labels"`
+	Confusion [][]int  `json:"confusion"`
 }
 
 // Score compares predictions with truth. truth and pred index
@@ -42,11 +47,16 @@ type Scores struct {
 func Score(classes []string, benign int, truth, pred []int, alert []bool) Scores {
 	k := len(classes)
 	tp, fp, fn := make([]int, k), make([]int, k), make([]int, k)
+	cm := make([][]int, k)
+	for c := range cm {
+		cm[c] = make([]int, k)
+	}
 	support := make([]int, k)
 	correct := 0
 	var am, al confusion
 	for i, t := range truth {
 		p := pred[i]
+		cm[t][p]++
 		support[t]++
 		if p == t {
 			tp[t]++
@@ -63,10 +73,12 @@ func Score(classes []string, benign int, truth, pred []int, alert []bool) Scores
 		s.Accuracy = float64(correct) / float64(len(truth))
 	}
 	n := 0
+	var listed []int
 	for c := range k {
 		if support[c] == 0 && fp[c] == 0 {
 			continue
 		}
+		listed = append(listed, c)
 		m := ClassMetrics{Class: classes[c], Support: support[c]}
 		m.Precision = ratio(tp[c], tp[c]+fp[c])
 		m.Recall = ratio(tp[c], tp[c]+fn[c])
@@ -77,6 +89,14 @@ func Score(classes []string, benign int, truth, pred []int, alert []bool) Scores
 	}
 	if n > 0 {
 		s.MacroF1 /= float64(n)
+	}
+	for _, t := range listed {
+		s.Labels = append(s.Labels, classes[t])
+		row := make([]int, 0, len(listed))
+		for _, p := range listed {
+			row = append(row, cm[t][p])
+		}
+		s.Confusion = append(s.Confusion, row)
 	}
 	return s
 }

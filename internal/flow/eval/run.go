@@ -27,6 +27,11 @@ type Config struct {
 	TestFraction float64
 	// Train configures every model trained; its Seed also seeds the split.
 	Train model.TrainConfig
+	// Candidates, when set, are tuned by Folds-fold cross-validation on
+	// the training rows only; the best replaces Train (its Seed is kept).
+	Candidates []Candidate
+	// Folds for tuning (default 3).
+	Folds int
 	// Logger receives progress (default: discard).
 	Logger *slog.Logger
 }
@@ -59,6 +64,10 @@ type Report struct {
 	MeanHeldOutRecall   float64   `json:"mean_held_out_recall,omitempty"`
 	MeanArgmaxRecall    float64   `json:"mean_argmax_held_out_recall,omitempty"`
 	MaxHeldOutBenignFPR float64   `json:"max_held_out_benign_fpr,omitempty"`
+	// Tuning holds the cross-validated candidates and Chosen the one
+	// trained, when Config.Candidates was set.
+	Tuning []TuneResult `json:"tuning,omitempty"`
+	Chosen string       `json:"chosen,omitempty"`
 }
 
 // Run trains and tests models on recs following cfg.Protocol.
@@ -85,6 +94,9 @@ func Run(ctx context.Context, recs []flow.Record, cfg Config) (*Report, error) {
 			s = Stratified(labels, cfg.TestFraction, cfg.Train.Seed)
 		} else {
 			s = TimeOrdered(times, cfg.TestFraction)
+		}
+		if err := tune(ctx, recs, s.Train, &cfg, rep); err != nil {
+			return nil, err
 		}
 		m, secs, err := train(ctx, recs, s.Train, cfg)
 		if err != nil {
@@ -114,6 +126,9 @@ func leaveOneOut(ctx context.Context, recs []flow.Record, labels []string, cfg C
 	if len(attacks) < 2 {
 		return nil, fmt.Errorf("leave-one-attack-out needs at least two attack classes, have %v", attacks)
 	}
+	if err := tune(ctx, recs, s.Train, &cfg, rep); err != nil {
+		return nil, err
+	}
 	rep.TrainRows, rep.TestRows = len(s.Train), len(s.Test)
 	for _, held := range attacks {
 		var trainIdx, heldIdx, benignIdx []int
@@ -137,8 +152,8 @@ func leaveOneOut(ctx context.Context, recs []flow.Record, labels []string, cfg C
 			return nil, fmt.Errorf("hold out %q: %w", held, err)
 		}
 		rep.TrainSeconds = append(rep.TrainSeconds, secs)
-		pred, alert := predict(m, m.Schema().MatrixOf(pick(recs, heldIdx)))
-		_, benignAlert := predict(m, m.Schema().MatrixOf(pick(recs, benignIdx)))
+		pred, alert := predict(m, m.Schema().MatrixOf(timeOrdered(recs, heldIdx)))
+		_, benignAlert := predict(m, m.Schema().MatrixOf(timeOrdered(recs, benignIdx)))
 		h := HeldOut{Class: held, Support: len(heldIdx)}
 		for i := range heldIdx {
 			if alert[i] {
@@ -167,6 +182,34 @@ func leaveOneOut(ctx context.Context, recs []flow.Record, labels []string, cfg C
 	return rep, nil
 }
 
+// tune picks cfg.Train among cfg.Candidates by cross-validation on the
+// training rows idx; it does nothing without candidates.
+func tune(ctx context.Context, recs []flow.Record, idx []int, cfg *Config, rep *Report) error {
+	if len(cfg.Candidates) == 0 {
+		return nil
+	}
+	folds := cfg.Folds
+	if folds == 0 {
+		folds = 3
+	}
+	seed := cfg.Train.Seed
+	cands := make([]Candidate, len(cfg.Candidates))
+	for i, c := range cfg.Candidates {
+		c.Train.Seed = seed
+		cands[i] = c
+	}
+	res, best, err := Tune(ctx, pick(recs, idx), cands, folds, seed)
+	if err != nil {
+		return err
+	}
+	for _, r := range res {
+		cfg.Logger.Info("tuned", "candidate", r.Name, "mean_macro_f1", r.MeanMacroF1, "folds", r.FoldMacroF1)
+	}
+	rep.Tuning, rep.Chosen = res, cands[best].Name
+	cfg.Train = cands[best].Train
+	return nil
+}
+
 func train(ctx context.Context, recs []flow.Record, idx []int, cfg Config) (*model.Model, float64, error) {
 	start := time.Now()
 	m, err := model.Train(ctx, pick(recs, idx), cfg.Train)
@@ -179,7 +222,7 @@ func train(ctx context.Context, recs []flow.Record, idx []int, cfg Config) (*mod
 }
 
 func test(m *model.Model, recs []flow.Record, idx []int) Scores {
-	sub := pick(recs, idx)
+	sub := timeOrdered(recs, idx)
 	pred, alert := predict(m, m.Schema().MatrixOf(sub))
 	truth := make([]int, len(sub))
 	for i := range sub {
@@ -199,6 +242,13 @@ func test(m *model.Model, recs []flow.Record, idx []int) Scores {
 		}
 	}
 	return Score(classes, m.BenignIndex(), truth, pred, alert)
+}
+
+// timeOrdered returns the rows idx of recs sorted by flow start time:
+// sequence models judge each flow by the flows before it.
+func timeOrdered(recs []flow.Record, idx []int) []flow.Record {
+	sub := pick(recs, idx)
+	return pick(sub, model.TimeOrder(sub))
 }
 
 func pick(recs []flow.Record, idx []int) []flow.Record {

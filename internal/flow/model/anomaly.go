@@ -45,6 +45,17 @@ func (s *Scaler) Transform(x, dst []float64) []float64 {
 	return dst
 }
 
+// TransformAll returns the scaled rows of x.
+func (s *Scaler) TransformAll(x *Matrix) *Matrix {
+	out := &Matrix{Rows: x.Rows, Cols: x.Cols, Data: make([]float64, 0, len(x.Data))}
+	buf := make([]float64, 0, x.Cols)
+	for i := range x.Rows {
+		buf = s.Transform(x.Row(i), buf)
+		out.Data = append(out.Data, buf...)
+	}
+	return out
+}
+
 func slog1p(v float64) float64 {
 	if v < 0 {
 		return -math.Log1p(-v)

@@ -1,8 +1,9 @@
-// Package model trains and serves flow classifiers in pure Go: a random
-// forest over the CICFlowMeter statistics (flat node arrays for fast
-// inference), an isolation forest trained on benign flows only, and the
-// versioned model file that carries both with their feature schema,
-// scaler and training metadata.
+// Package model trains and serves flow classifiers in pure Go: gradient-
+// boosted trees (the default), a random forest (both over the
+// CICFlowMeter statistics, flat node arrays for fast inference) or the
+// CLSTM of package clstm over time-ordered windows of flows; an isolation
+// forest trained on benign flows only; and the versioned model file that
+// carries them with their feature schema, scaler and training metadata.
 package model
 
 import (
@@ -121,6 +122,15 @@ type Matrix struct {
 
 // Row returns row i (shared storage).
 func (m *Matrix) Row(i int) []float64 { return m.Data[i*m.Cols : (i+1)*m.Cols] }
+
+// Subset returns a new matrix of the rows idx of m, in that order.
+func (m *Matrix) Subset(idx []int) *Matrix {
+	out := &Matrix{Rows: len(idx), Cols: m.Cols, Data: make([]float64, 0, len(idx)*m.Cols)}
+	for _, i := range idx {
+		out.Data = append(out.Data, m.Row(i)...)
+	}
+	return out
+}
 
 // MatrixOf builds the feature matrix of recs.
 func (s *Schema) MatrixOf(recs []flow.Record) *Matrix {

@@ -10,10 +10,13 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/kubeward/kubeward/internal/flow"
+	"github.com/kubeward/kubeward/internal/flow/clstm"
+	"github.com/kubeward/kubeward/internal/flow/dataset"
 )
 
 // File format identification.
@@ -25,6 +28,30 @@ const (
 	// DefaultBenign is the benign class name of the CIC-IDS2017 labels.
 	DefaultBenign = "BENIGN"
 )
+
+// Supervised classifier algorithms of a model file.
+const (
+	// AlgorithmForest is a random forest (Model.Forest).
+	AlgorithmForest = "random-forest"
+	// AlgorithmBoosting is gradient-boosted trees (Model.Boosted).
+	AlgorithmBoosting = "gradient-boosting"
+	// AlgorithmCLSTM is the convolutional LSTM over time-ordered windows
+	// of flows (Model.CLSTM).
+	AlgorithmCLSTM = "clstm"
+)
+
+// DefaultAlgorithm is what Train fits when TrainConfig.Algorithm is
+// empty: gradient boosting measured best on the corrected CIC-IDS2017
+// sample (macro-F1, stratified split). A model file without an algorithm
+// field holds a random forest, as written before boosting existed.
+const DefaultAlgorithm = AlgorithmBoosting
+
+// Algorithms lists the classifier algorithms Train accepts.
+func Algorithms() []string { return []string{AlgorithmBoosting, AlgorithmForest, AlgorithmCLSTM} }
+
+// boostValidationFraction of every class's training rows is held out
+// from gradient boosting for early stopping and threshold calibration.
+const boostValidationFraction = 0.1
 
 // Verdict is the classification of one flow.
 type Verdict struct {
@@ -57,34 +84,49 @@ type Thresholds struct {
 
 // Metadata records how a model was trained.
 type Metadata struct {
+	Algorithm   string          `json:"algorithm,omitempty"`
 	Seed        uint64          `json:"seed"`
 	DataSHA256  string          `json:"data_sha256"`
 	Created     time.Time       `json:"created"`
 	Rows        int             `json:"rows"`
 	ClassCounts map[string]int  `json:"class_counts"`
-	Forest      ForestParams    `json:"forest"`
+	Forest      *ForestParams   `json:"forest,omitempty"`
+	Boost       *BoostParams    `json:"boost,omitempty"`
+	BoostRounds int             `json:"boost_rounds,omitempty"`
+	CLSTM       *clstm.Config   `json:"clstm,omitempty"`
 	Isolation   IsolationParams `json:"isolation"`
 	TargetFPR   float64         `json:"target_fpr"`
 	Duration    string          `json:"training_duration"`
 }
 
-// Model is a trained flow classifier: a random forest over all classes
-// plus an isolation forest of benign traffic, with the feature schema and
-// scaler they were trained with. It implements Classifier.
+// Model is a trained flow classifier: a random forest or gradient-boosted
+// trees over all classes plus an isolation forest of benign traffic, with
+// the feature schema and scaler they were trained with. It implements
+// Classifier.
 type Model struct {
-	Format     string           `json:"format"`
-	Version    int              `json:"version"`
-	Features   []string         `json:"features"`
-	Classes    []string         `json:"classes"`
-	Benign     string           `json:"benign"`
+	Format   string   `json:"format"`
+	Version  int      `json:"version"`
+	Features []string `json:"features"`
+	Classes  []string `json:"classes"`
+	Benign   string   `json:"benign"`
+	// Algorithm names the supervised classifier: AlgorithmForest (also
+	// when empty, as in files written before boosting existed) with
+	// Forest set, AlgorithmBoosting with Boosted set or AlgorithmCLSTM
+	// with CLSTM set. The CLSTM judges each flow by the window of flows
+	// before it, so its Classify is stateful (flows must arrive in time
+	// order).
+	Algorithm  string           `json:"algorithm,omitempty"`
 	Scaler     *Scaler          `json:"scaler"`
-	Forest     *Forest          `json:"forest"`
+	Forest     *Forest          `json:"forest,omitempty"`
+	Boosted    *Boosted         `json:"boosted,omitempty"`
+	CLSTM      *clstm.Network   `json:"clstm,omitempty"`
 	Isolation  *IsolationForest `json:"isolation"`
 	Thresholds Thresholds       `json:"thresholds"`
 	Training   Metadata         `json:"training"`
 
 	schema    *Schema
 	benignIdx int
+	predictor interface{ Predict(x, probs []float64) }
 	scratch   sync.Pool
 }
 
@@ -94,8 +136,12 @@ type TrainConfig struct {
 	Features []string
 	// Benign names the benign class (default "BENIGN").
 	Benign string
-	// Forest and Isolation tune the two models.
+	// Algorithm is one of Algorithms() (default DefaultAlgorithm).
+	Algorithm string
+	// Forest, Boost, CLSTM and Isolation tune the models.
 	Forest    ForestParams
+	Boost     BoostParams
+	CLSTM     clstm.Config
 	Isolation IsolationParams
 	// TargetFPR is the benign false-positive rate the alert thresholds are
 	// calibrated for (default 0.01), split evenly between the two scores.
@@ -152,25 +198,62 @@ func Train(ctx context.Context, recs []flow.Record, cfg TrainConfig) (*Model, er
 		y[i] = classOf[recs[i].Label]
 	}
 	x := schema.MatrixOf(recs)
-	forest, oob, err := TrainForest(ctx, x, y, len(classes), cfg.Forest, cfg.Seed)
-	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
 	var benignRows []int
 	for i, c := range y {
 		if c == benign {
 			benignRows = append(benignRows, i)
 		}
 	}
-	xb := &Matrix{Rows: len(benignRows), Cols: x.Cols}
-	for _, i := range benignRows {
-		xb.Data = append(xb.Data, x.Row(i)...)
-	}
+	xb := x.Subset(benignRows)
 	scaler := FitScaler(xb)
-	scaled := &Matrix{Rows: xb.Rows, Cols: xb.Cols, Data: make([]float64, 0, len(xb.Data))}
-	for i := range xb.Rows {
-		scaled.Data = append(scaled.Data, scaler.Transform(xb.Row(i), nil)...)
+	var (
+		forest  *Forest
+		boosted *Boosted
+		network *clstm.Network
+		// pb holds honest benign-class probabilities of benign training
+		// rows: out of bag for the forest, held-out validation rows for
+		// boosting and the CLSTM.
+		pb []float64
+	)
+	if cfg.Algorithm == "" {
+		cfg.Algorithm = DefaultAlgorithm
 	}
+	switch cfg.Algorithm {
+	case AlgorithmForest:
+		var oob *Matrix
+		forest, oob, err = TrainForest(ctx, x, y, len(classes), cfg.Forest, cfg.Seed)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		for i, c := range y {
+			if row := oob.Row(i); c == benign && sum(row) > 0 {
+				pb = append(pb, row[benign])
+			}
+		}
+	case AlgorithmBoosting:
+		split := dataset.Stratified(labelsOf(recs), boostValidationFraction, cfg.Seed)
+		tx, ty := x.Subset(split.Train), pickInts(y, split.Train)
+		vx, vy := x.Subset(split.Test), pickInts(y, split.Test)
+		boosted, err = TrainBoosted(ctx, tx, ty, vx, vy, len(classes), cfg.Boost, cfg.Seed)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		probs := make([]float64, len(classes))
+		for k, c := range vy {
+			if c == benign {
+				boosted.Predict(vx.Row(k), probs)
+				pb = append(pb, probs[benign])
+			}
+		}
+	case AlgorithmCLSTM:
+		network, pb, err = trainCLSTM(ctx, recs, x, y, len(classes), benign, scaler, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("train: algorithm %q: want one of %s", cfg.Algorithm, strings.Join(Algorithms(), ", "))
+	}
+	scaled := scaler.TransformAll(xb)
 	iso, isoOOB, err := TrainIsolationForest(ctx, scaled, cfg.Isolation, cfg.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -178,17 +261,14 @@ func Train(ctx context.Context, recs []flow.Record, cfg TrainConfig) (*Model, er
 	m := &Model{
 		Format: FormatName, Version: FormatVersion,
 		Features: schema.Names(), Classes: classes, Benign: cfg.Benign,
-		Scaler: scaler, Forest: forest, Isolation: iso,
+		Algorithm: cfg.Algorithm, Scaler: scaler, Forest: forest, Boosted: boosted, CLSTM: network, Isolation: iso,
 		schema: schema, benignIdx: benign,
 	}
-	// Calibrate on benign training flows, out of bag for both models: no
-	// tree judges a flow it was grown on, so the scores are as honest as
-	// on unseen traffic.
-	var pb, an []float64
-	for k, i := range benignRows {
-		if row := oob.Row(i); sum(row) > 0 {
-			pb = append(pb, row[benign])
-		}
+	m.setPredictor()
+	// Calibrate on benign training flows no model was fitted on (out of
+	// bag or held out), so the scores are as honest as on unseen traffic.
+	var an []float64
+	for k := range benignRows {
 		if s := isoOOB[k]; !math.IsNaN(s) {
 			an = append(an, s)
 		}
@@ -203,14 +283,54 @@ func Train(ctx context.Context, recs []flow.Record, cfg TrainConfig) (*Model, er
 		}
 	}
 	m.Thresholds = calibrate(pb, an, cfg.TargetFPR)
-	p := cfg.Forest.withDefaults(x.Cols)
-	p.Workers = 0
 	m.Training = Metadata{
-		Seed: cfg.Seed, DataSHA256: cfg.DataSHA256, Created: cfg.Now().UTC(), Rows: len(recs),
-		ClassCounts: counts, Forest: p, Isolation: cfg.Isolation, TargetFPR: cfg.TargetFPR,
+		Algorithm: cfg.Algorithm,
+		Seed:      cfg.Seed, DataSHA256: cfg.DataSHA256, Created: cfg.Now().UTC(), Rows: len(recs),
+		ClassCounts: counts, Isolation: cfg.Isolation, TargetFPR: cfg.TargetFPR,
 		Duration: time.Since(start).Round(time.Millisecond).String(),
 	}
+	if forest != nil {
+		p := cfg.Forest.withDefaults(x.Cols)
+		p.Workers = 0
+		m.Training.Forest = &p
+	}
+	if network != nil {
+		c := cfg.CLSTM.WithDefaults()
+		m.Training.CLSTM = &c
+	}
+	if boosted != nil {
+		bp := cfg.Boost.withDefaults()
+		bp.Workers = 0
+		m.Training.Boost, m.Training.BoostRounds = &bp, boosted.Rounds()
+	}
 	return m, nil
+}
+
+func (m *Model) setPredictor() {
+	switch {
+	case m.CLSTM != nil:
+		m.predictor = &streamPredictor{stream: m.CLSTM.NewStream(), scaler: m.Scaler}
+	case m.Boosted != nil:
+		m.predictor = m.Boosted
+	default:
+		m.predictor = m.Forest
+	}
+}
+
+func labelsOf(recs []flow.Record) []string {
+	l := make([]string, len(recs))
+	for i := range recs {
+		l[i] = recs[i].Label
+	}
+	return l
+}
+
+func pickInts(xs []int, idx []int) []int {
+	out := make([]int, len(idx))
+	for k, i := range idx {
+		out[k] = xs[i]
+	}
+	return out
 }
 
 func sum(xs []float64) float64 {
@@ -222,19 +342,31 @@ func sum(xs []float64) float64 {
 }
 
 // calibrate spends half the false-positive budget on each score: alert
-// below the fpr/2 quantile of benign probabilities and above the
-// 1-fpr/2 quantile of benign anomaly scores.
+// below a low order statistic of benign probabilities and above a high
+// order statistic of benign anomaly scores. The order statistics are
+// chosen so that the expected false-positive rate on new benign flows
+// stays within budget: a fresh score falls below the k-th smallest of n
+// (1-based) with probability k/(n+1), so k = ⌊q(n+1)⌋. With few
+// calibration flows (boosting and the CLSTM hold out 10%) the plain
+// q·n-th value would overshoot the budget.
 func calibrate(benignProb, anomaly []float64, fpr float64) Thresholds {
+	q := fpr / 2
 	t := Thresholds{BenignProbability: 0, Anomaly: 1}
-	if len(benignProb) > 0 {
+	if n := len(benignProb); n > 0 {
 		s := slices.Clone(benignProb)
 		sort.Float64s(s)
-		t.BenignProbability = s[int(fpr/2*float64(len(s)))]
+		// Alert when P(benign) < s[k-1]; with k = 0 no flow is below
+		// the budget's resolution and this score never alerts.
+		if k := int(q * float64(n+1)); k > 0 {
+			t.BenignProbability = s[k-1]
+		}
 	}
-	if len(anomaly) > 0 {
+	if n := len(anomaly); n > 0 {
 		s := slices.Clone(anomaly)
 		sort.Float64s(s)
-		t.Anomaly = s[min(len(s)-1, int((1-fpr/2)*float64(len(s))))]
+		// Alert when the score exceeds the k-th largest value.
+		k := max(1, int(q*float64(n+1)))
+		t.Anomaly = s[n-k]
 	}
 	return t
 }
@@ -246,7 +378,7 @@ type scratch struct {
 // Scores returns the class probabilities (into probs, len(Classes)) and
 // the anomaly score of feature vector x.
 func (m *Model) Scores(x []float64, probs []float64, scaled []float64) (anomaly float64) {
-	m.Forest.Predict(x, probs)
+	m.predictor.Predict(x, probs)
 	return m.Isolation.Score(m.Scaler.Transform(x, scaled[:0]))
 }
 
@@ -346,13 +478,8 @@ func load(r io.Reader) (*Model, error) {
 	if m.Scaler == nil || len(m.Scaler.Median) != nf || len(m.Scaler.Scale) != nf || slices.Contains(m.Scaler.Scale, 0) {
 		return nil, fmt.Errorf("%w: scaler does not match the %d features", ErrBadModel, nf)
 	}
-	if m.Forest == nil || m.Forest.Classes != len(m.Classes) || len(m.Forest.Trees) == 0 {
-		return nil, fmt.Errorf("%w: forest missing or not over %d classes", ErrBadModel, len(m.Classes))
-	}
-	for i := range m.Forest.Trees {
-		if err := validTree(&m.Forest.Trees[i], nf, len(m.Classes)); err != nil {
-			return nil, fmt.Errorf("%w: forest tree %d: %w", ErrBadModel, i, err)
-		}
+	if err := m.validClassifier(nf); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadModel, err)
 	}
 	if m.Isolation == nil || m.Isolation.Sample < 1 || len(m.Isolation.Trees) == 0 {
 		return nil, fmt.Errorf("%w: isolation forest missing", ErrBadModel)
@@ -367,7 +494,45 @@ func load(r io.Reader) (*Model, error) {
 			return nil, fmt.Errorf("%w: isolation tree %d: %w", ErrBadModel, i, err)
 		}
 	}
+	m.setPredictor()
 	return m, nil
+}
+
+// validClassifier checks the supervised model named by m.Algorithm.
+func (m *Model) validClassifier(features int) error {
+	k := len(m.Classes)
+	switch m.Algorithm {
+	case "", AlgorithmForest:
+		if m.Forest == nil || m.Boosted != nil || m.CLSTM != nil || m.Forest.Classes != k || len(m.Forest.Trees) == 0 {
+			return fmt.Errorf("random forest missing or not over %d classes", k)
+		}
+		for i := range m.Forest.Trees {
+			if err := validTree(&m.Forest.Trees[i], features, k); err != nil {
+				return fmt.Errorf("forest tree %d: %w", i, err)
+			}
+		}
+	case AlgorithmCLSTM:
+		n := m.CLSTM
+		if n == nil || m.Forest != nil || m.Boosted != nil || n.Classes != k || n.Inputs != features {
+			return fmt.Errorf("clstm network missing or not over %d classes and %d features", k, features)
+		}
+		if err := n.Validate(); err != nil {
+			return err
+		}
+	case AlgorithmBoosting:
+		b := m.Boosted
+		if b == nil || m.Forest != nil || m.CLSTM != nil || b.Classes != k || len(b.Init) != k || len(b.Trees) == 0 || len(b.Trees)%k != 0 {
+			return fmt.Errorf("boosted trees missing or not over %d classes", k)
+		}
+		for i := range b.Trees {
+			if err := validTree(&b.Trees[i], features, 1); err != nil {
+				return fmt.Errorf("boosted tree %d: %w", i, err)
+			}
+		}
+	default:
+		return fmt.Errorf("algorithm %q: this kubeward knows %s", m.Algorithm, strings.Join(Algorithms(), ", "))
+	}
+	return nil
 }
 
 // validTree checks that walking t terminates inside its arrays: children
@@ -394,7 +559,9 @@ func validTree(t *Tree, features, classes int) error {
 }
 
 // PredictAll scores every row of x with workers goroutines (default
-// GOMAXPROCS): class probabilities and anomaly scores.
+// GOMAXPROCS): class probabilities and anomaly scores. For a CLSTM model
+// the rows are one time-ordered sequence of flows, each judged by the
+// window ending at it (Classify's stream state is not touched).
 func (m *Model) PredictAll(x *Matrix, workers int) (probs *Matrix, anomaly []float64) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -402,6 +569,15 @@ func (m *Model) PredictAll(x *Matrix, workers int) (probs *Matrix, anomaly []flo
 	k := len(m.Classes)
 	probs = &Matrix{Rows: x.Rows, Cols: k, Data: make([]float64, x.Rows*k)}
 	anomaly = make([]float64, x.Rows)
+	if m.CLSTM != nil {
+		scaled := m.Scaler.TransformAll(x)
+		// The sizes match by construction (Load checked the network).
+		_ = m.CLSTM.PredictSequence(scaled.Data, probs.Data)
+		for i := range x.Rows {
+			anomaly[i] = m.Isolation.Score(scaled.Row(i))
+		}
+		return probs, anomaly
+	}
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)

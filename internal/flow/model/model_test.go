@@ -5,13 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kubeward/kubeward/internal/flow"
+	"github.com/kubeward/kubeward/internal/flow/clstm"
 )
 
 // synthetic builds flows of three classes that differ in known features:
@@ -54,8 +57,19 @@ func fixedNow() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
 
 func trainSmall(t *testing.T, recs []flow.Record, seed uint64) *Model {
 	t.Helper()
-	m, err := Train(context.Background(), recs, TrainConfig{Seed: seed, Now: fixedNow,
-		Forest: ForestParams{Trees: 20}, Isolation: IsolationParams{Trees: 50}, DataSHA256: "abc"})
+	return trainAlgorithm(t, AlgorithmForest, recs, seed)
+}
+
+// smallConfig is a quick configuration of each algorithm for tests.
+func smallConfig(algorithm string, seed uint64) TrainConfig {
+	return TrainConfig{Algorithm: algorithm, Seed: seed, Now: fixedNow, DataSHA256: "abc",
+		Forest: ForestParams{Trees: 20}, Isolation: IsolationParams{Trees: 50},
+		Boost: BoostParams{Rounds: 30, MaxDepth: 3}, CLSTM: clstm.Config{Window: 4, Filters: 8, Hidden: 8, Epochs: 20, BatchSize: 16, LearningRate: 0.01}}
+}
+
+func trainAlgorithm(t testing.TB, algorithm string, recs []flow.Record, seed uint64) *Model {
+	t.Helper()
+	m, err := Train(context.Background(), recs, smallConfig(algorithm, seed))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,23 +77,69 @@ func trainSmall(t *testing.T, recs []flow.Record, seed uint64) *Model {
 }
 
 func TestTrainClassifiesSeparableClasses(t *testing.T) {
-	m := trainSmall(t, synthetic(600, 1), 1)
-	test := synthetic(300, 2)
-	wrong := 0
-	for i := range test {
-		v := m.Classify(&test[i])
-		if v.Class != test[i].Label {
-			wrong++
-		}
-		if test[i].Label != DefaultBenign && !v.Alert {
-			t.Errorf("attack flow %d (%s) raised no alert: %+v", i, test[i].Label, v)
+	for _, alg := range Algorithms() {
+		t.Run(alg, func(t *testing.T) {
+			m := trainAlgorithm(t, alg, synthetic(600, 1), 1)
+			test := synthetic(300, 2)
+			wrong := 0
+			for i := range test {
+				v := m.Classify(&test[i])
+				if v.Class != test[i].Label {
+					wrong++
+					t.Logf("flow %d (%s): %+v", i, test[i].Label, v)
+				}
+				if test[i].Label != DefaultBenign && !v.Alert {
+					t.Errorf("attack flow %d (%s) raised no alert: %+v", i, test[i].Label, v)
+				}
+			}
+			// The network fits 80 noise features of 600 flows a little:
+			// it may miss 2% instead of the trees' 1%.
+			maxWrong := 3
+			if alg == AlgorithmCLSTM {
+				maxWrong = 6
+			}
+			if wrong > maxWrong {
+				t.Errorf("%d of %d separable flows misclassified, want at most %d", wrong, len(test), maxWrong)
+			}
+			if m.Algorithm != alg || m.Training.Algorithm != alg || m.Training.Rows != 600 || m.Training.ClassCounts["scan"] != 200 || m.Training.Seed != 1 || m.Training.DataSHA256 != "abc" {
+				t.Errorf("algorithm %q, metadata = %+v", m.Algorithm, m.Training)
+			}
+		})
+	}
+}
+
+// Boosting with early stopping keeps only the rounds that improved the
+// validation loss, and class weighting changes the model.
+func TestBoostingOptions(t *testing.T) {
+	recs := synthetic(600, 1)
+	cfg := smallConfig(AlgorithmBoosting, 1)
+	cfg.Boost.Rounds, cfg.Boost.EarlyStop = 200, 3
+	m, err := Train(context.Background(), recs, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := m.Boosted.Rounds(); r < 1 || r >= 200 || m.Training.BoostRounds != r {
+		t.Errorf("%d rounds kept (metadata %d) of 200 on separable data: want early stopping", r, m.Training.BoostRounds)
+	}
+	skewed := recs[:0:0]
+	for i, r := range recs {
+		if r.Label != "scan" || i%30 == 1 {
+			skewed = append(skewed, r)
 		}
 	}
-	if wrong > 3 {
-		t.Errorf("%d of %d separable flows misclassified", wrong, len(test))
+	cfg.Boost.BalancedClasses = false
+	plain, err := Train(context.Background(), skewed, cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if m.Training.Rows != 600 || m.Training.ClassCounts["scan"] != 200 || m.Training.Seed != 1 || m.Training.DataSHA256 != "abc" {
-		t.Errorf("metadata = %+v", m.Training)
+	cfg.Boost.BalancedClasses = true
+	balanced, err := Train(context.Background(), skewed, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan := slices.Index(plain.Classes, "scan")
+	if balanced.Boosted.Init[scan] <= plain.Boosted.Init[scan] {
+		t.Errorf("balanced prior of the rare class %.3f, unweighted %.3f: want it raised", balanced.Boosted.Init[scan], plain.Boosted.Init[scan])
 	}
 }
 
@@ -103,41 +163,67 @@ func TestIsolationForestFlagsNovelTraffic(t *testing.T) {
 
 func TestTrainIsDeterministic(t *testing.T) {
 	recs := synthetic(300, 3)
-	var out [2]bytes.Buffer
-	for i := range out {
-		m := trainSmall(t, recs, 42)
-		m.Training.Duration = ""
-		if err := m.Save(&out[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !bytes.Equal(out[0].Bytes(), out[1].Bytes()) {
-		t.Error("two trainings with the same seed differ")
-	}
-	other := trainSmall(t, recs, 43)
-	other.Training.Duration, other.Training.Seed = "", 42
-	var b bytes.Buffer
-	if err := other.Save(&b); err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Equal(b.Bytes(), out[0].Bytes()) {
-		t.Error("a different seed gave the same model")
+	for _, alg := range Algorithms() {
+		t.Run(alg, func(t *testing.T) {
+			var out [2]bytes.Buffer
+			for i := range out {
+				m := trainAlgorithm(t, alg, recs, 42)
+				m.Training.Duration = ""
+				if err := m.Save(&out[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(out[0].Bytes(), out[1].Bytes()) {
+				t.Error("two trainings with the same seed differ")
+			}
+			other := trainAlgorithm(t, alg, recs, 43)
+			other.Training.Duration, other.Training.Seed = "", 42
+			var b bytes.Buffer
+			if err := other.Save(&b); err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Equal(b.Bytes(), out[0].Bytes()) {
+				t.Error("a different seed gave the same model")
+			}
+		})
 	}
 }
 
 func TestSaveLoadRoundTrip(t *testing.T) {
-	m := trainSmall(t, synthetic(300, 4), 1)
-	var b bytes.Buffer
-	if err := m.Save(&b); err != nil {
-		t.Fatal(err)
+	for _, alg := range Algorithms() {
+		t.Run(alg, func(t *testing.T) {
+			m := trainAlgorithm(t, alg, synthetic(300, 4), 1)
+			var b bytes.Buffer
+			if err := m.Save(&b); err != nil {
+				t.Fatal(err)
+			}
+			l, err := Load(&b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Both start with an empty window, so a CLSTM sees the same
+			// history in both.
+			for _, r := range synthetic(60, 5) {
+				if got, want := l.Classify(&r), m.Classify(&r); got != want {
+					t.Fatalf("loaded model says %+v, trained model %+v", got, want)
+				}
+			}
+		})
 	}
-	l, err := Load(&b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range synthetic(60, 5) {
-		if got, want := l.Classify(&r), m.Classify(&r); got != want {
-			t.Fatalf("loaded model says %+v, trained model %+v", got, want)
+}
+
+// PredictAll of a CLSTM model judges the rows as one sequence, exactly
+// as Classify does flow by flow.
+func TestCLSTMPredictAllMatchesClassify(t *testing.T) {
+	recs := synthetic(300, 4)
+	m := trainAlgorithm(t, AlgorithmCLSTM, recs, 1)
+	test := synthetic(40, 6)
+	probs, anomaly := m.PredictAll(m.Schema().MatrixOf(test), 0)
+	for i := range test {
+		got := m.Classify(&test[i])
+		want := m.Decide(probs.Row(i), anomaly[i])
+		if got.Class != want.Class || math.Abs(got.Probability-want.Probability) > 1e-12 || got.Anomaly != want.Anomaly {
+			t.Fatalf("flow %d: Classify %+v, PredictAll %+v", i, got, want)
 		}
 	}
 }
@@ -180,6 +266,9 @@ func TestLoadRejects(t *testing.T) {
 		{"feature out of range", "feature", mutate(func(v map[string]any) {
 			tree(v)["nodes"].([]any)[0].(map[string]any)["f"] = 500
 		})},
+		{"unknown algorithm", "algorithm", mutate(func(v map[string]any) { v["algorithm"] = "svm" })},
+		{"boosting without trees", "boosted trees missing", mutate(func(v map[string]any) { v["algorithm"] = AlgorithmBoosting })},
+		{"clstm without network", "clstm network missing", mutate(func(v map[string]any) { v["algorithm"] = AlgorithmCLSTM })},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -240,5 +329,69 @@ func TestSchemaVector(t *testing.T) {
 	}
 	if _, err := NewSchema([]string{"Flow Duration", "Flow Duration"}); err == nil {
 		t.Error("duplicate feature accepted")
+	}
+}
+
+// Structural damage to boosted and CLSTM models is refused at load.
+func TestLoadRejectsBrokenBoostedAndCLSTM(t *testing.T) {
+	recs := synthetic(150, 6)
+	tests := []struct {
+		name, algorithm, want string
+		mutate                func(*Model)
+	}{
+		{"boosted trees not a multiple of classes", AlgorithmBoosting, "boosted trees missing", func(m *Model) { m.Boosted.Trees = m.Boosted.Trees[:1] }},
+		{"boosted leaf offset", AlgorithmBoosting, "leaf offset", func(m *Model) { m.Boosted.Trees[0].Leaves = nil }},
+		{"boosted prior length", AlgorithmBoosting, "boosted trees missing", func(m *Model) { m.Boosted.Init = m.Boosted.Init[:1] }},
+		{"clstm weights truncated", AlgorithmCLSTM, "parameter block", func(m *Model) { m.CLSTM.Wh = m.CLSTM.Wh[:3] }},
+		{"clstm over other features", AlgorithmCLSTM, "clstm network missing", func(m *Model) { m.CLSTM.Inputs++ }},
+		{"two classifiers", AlgorithmCLSTM, "clstm network missing", func(m *Model) { m.Forest = &Forest{} }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := trainAlgorithm(t, tc.algorithm, recs, 1)
+			tc.mutate(m)
+			var b bytes.Buffer
+			if err := m.Save(&b); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(&b)
+			if !errors.Is(err, ErrBadModel) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Load error %v, want ErrBadModel mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// calibrate picks order statistics whose expected false-positive rate
+// on new benign flows, k/(n+1) per score, stays within half the budget.
+func TestCalibrate(t *testing.T) {
+	ramp := func(n int) []float64 {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = float64(n-i) / float64(n) // descending: calibrate sorts
+		}
+		return v
+	}
+	tests := []struct {
+		name            string
+		n               int
+		fpr             float64
+		wantProb, wantA float64
+	}{
+		// q = 0.005: ⌊0.005·3501⌋ = 17 → 17th smallest / 17th largest.
+		{"many flows", 3500, 0.01, 17.0 / 3500, 3484.0 / 3500},
+		// ⌊0.005·351⌋ = 1: the smallest probability, the largest score.
+		{"few flows", 350, 0.01, 1.0 / 350, 1},
+		// ⌊0.005·100⌋ = 0: the probability rule is off, the anomaly rule
+		// keeps the largest score.
+		{"too few flows", 99, 0.01, 0, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := calibrate(ramp(tc.n), ramp(tc.n), tc.fpr)
+			if math.Abs(got.BenignProbability-tc.wantProb) > 1e-12 || math.Abs(got.Anomaly-tc.wantA) > 1e-12 {
+				t.Errorf("thresholds %+v, want probability %.6f anomaly %.6f", got, tc.wantProb, tc.wantA)
+			}
+		})
 	}
 }
