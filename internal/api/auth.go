@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kubeward/kubeward/internal/auth"
@@ -14,6 +16,11 @@ import (
 )
 
 func init() {
+	schemas["ChangePasswordRequest"] = obj([]string{"new_password"}, map[string]any{
+		"current_password": map[string]any{"type": "string", "format": "password", "maxLength": auth.MaxPasswordLen,
+			"description": "required when changing your own password"},
+		"new_password": map[string]any{"type": "string", "format": "password", "minLength": auth.MinPasswordLen, "maxLength": auth.MaxPasswordLen},
+	})
 	declareRoutes(func(s *Server) []Route {
 		return []Route{
 			{Method: "POST", Path: "/api/v1/auth/login", Role: auth.RoleAnonymous, Handler: s.login,
@@ -22,6 +29,18 @@ func init() {
 			{Method: "POST", Path: "/api/v1/auth/refresh", Role: auth.RoleAnonymous, Handler: s.refresh,
 				Summary: "Exchange a refresh token for a new token pair (the old refresh token is revoked)",
 				Request: "RefreshRequest", Response: "TokenPair"},
+			{Method: "GET", Path: "/api/v1/auth/oidc/login", Role: auth.RoleAnonymous, Handler: s.oidcLogin,
+				Summary: "Start an OpenID Connect login: redirects to the identity provider (state, nonce and PKCE; the state is kept in a signed cookie valid for 10 minutes)",
+				Status:  http.StatusFound},
+			{Method: "GET", Path: "/api/v1/auth/oidc/callback", Role: auth.RoleAnonymous, Handler: s.oidcCallback,
+				Summary:  "Finish an OpenID Connect login (the identity provider redirects here); returns kubeward's access and refresh tokens",
+				Response: "TokenPair",
+				Query: []Param{
+					{Name: "code", Type: "string", Description: "the authorization code"},
+					{Name: "state", Type: "string", Description: "the state sent by /api/v1/auth/oidc/login"},
+					{Name: "error", Type: "string", Description: "the provider's error code, when it refused the login"},
+					{Name: "error_description", Type: "string", Description: "the provider's explanation of error"},
+				}},
 			{Method: "POST", Path: "/api/v1/auth/logout", Role: auth.RoleViewer, Handler: s.logout,
 				Summary: "Revoke the caller's access token and, when given, its refresh token",
 				Request: "LogoutRequest", Status: http.StatusNoContent},
@@ -36,6 +55,11 @@ func init() {
 				Summary: "List local users", Response: "UserList"},
 			{Method: "POST", Path: "/api/v1/users", Role: auth.RoleAdmin, Handler: s.createUser,
 				Summary: "Create a local user", Request: "CreateUserRequest", Response: "User", Status: http.StatusCreated},
+			{Method: "DELETE", Path: "/api/v1/users/{name}", Role: auth.RoleAdmin, Handler: s.deleteUser,
+				Summary: "Delete a local user with its API tokens and end its sessions (not the last admin)", Status: http.StatusNoContent},
+			{Method: "PUT", Path: "/api/v1/users/{name}/password", Role: auth.RoleViewer, Handler: s.changePassword,
+				Summary: "Change a password: your own with the current one, or anyone's as an admin; the user's sessions end (log in again)",
+				Request: "ChangePasswordRequest", Status: http.StatusNoContent},
 			{Method: "GET", Path: "/api/v1/audit-log", Role: auth.RoleAdmin, Handler: s.listAudit,
 				Summary: "List audit entries of mutating calls and logins, newest first", Response: "AuditList",
 				Query: []Param{
@@ -73,6 +97,13 @@ type CreateUserRequest struct {
 	Username string    `json:"username"`
 	Password string    `json:"password"`
 	Role     auth.Role `json:"role"`
+}
+
+// ChangePasswordRequest is the body of PUT /api/v1/users/{name}/password.
+type ChangePasswordRequest struct {
+	// CurrentPassword is required when users change their own password.
+	CurrentPassword string `json:"current_password,omitempty"`
+	NewPassword     string `json:"new_password"`
 }
 
 // CreateTokenRequest is the body of POST /api/v1/tokens.
@@ -179,6 +210,8 @@ func (s *Server) authError(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, r, http.StatusForbidden, err.Error())
 	case errors.Is(err, auth.ErrInvalid):
 		writeProblem(w, r, http.StatusBadRequest, err.Error())
+	case errors.Is(err, auth.ErrNoExternalLogin):
+		writeProblem(w, r, http.StatusNotFound, err.Error())
 	case errors.Is(err, auth.ErrConflict):
 		writeProblem(w, r, http.StatusConflict, err.Error())
 	case errors.Is(err, store.ErrNotFound):
@@ -386,4 +419,115 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		items = append(items, AuditView(e))
 	}
 	writeJSON(w, http.StatusOK, List[AuditView]{Items: items, Total: total, Limit: q.Limit, Offset: q.Offset})
+}
+
+// oidcStateCookie holds the sealed state of an OpenID Connect login
+// between /auth/oidc/login and /auth/oidc/callback.
+const (
+	oidcStateCookie = "kubeward_oidc_state"
+	oidcCookiePath  = "/api/v1/auth/oidc/"
+)
+
+// secureRequest reports whether the client reached us over TLS, directly
+// or (with TrustProxy) through the proxy.
+func (s *Server) secureRequest(r *http.Request) bool {
+	return r.TLS != nil || (s.TrustProxy && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
+}
+
+func (s *Server) oidcLogin(w http.ResponseWriter, r *http.Request) {
+	if !s.needAuthService(w, r) {
+		return
+	}
+	target, sealed, err := s.Auth.BeginExternalLogin()
+	if err != nil {
+		s.authError(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: oidcStateCookie, Value: sealed, Path: oidcCookiePath,
+		MaxAge: int(auth.ExternalLoginTTL / time.Second), HttpOnly: true, Secure: s.secureRequest(r),
+		// Lax: the provider's redirect back is a top-level GET navigation.
+		SameSite: http.SameSiteLaxMode,
+	})
+	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// oidcCallback finishes the login. GET requests are not audited by guard,
+// so it records its outcome itself, successful or not.
+func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
+	if !s.needAuthService(w, r) {
+		return
+	}
+	if !s.Auth.ExternalLogin() {
+		s.authError(w, r, auth.ErrNoExternalLogin)
+		return
+	}
+	rec := &statusRecorder{ResponseWriter: w}
+	ri := info(r)
+	defer func() { s.audit(r, ri, "GET /api/v1/auth/oidc/callback", rec.status()) }()
+	// The state is single-use: clear it whatever happens.
+	http.SetCookie(rec, &http.Cookie{Name: oidcStateCookie, Value: "", Path: oidcCookiePath, MaxAge: -1,
+		HttpOnly: true, Secure: s.secureRequest(r), SameSite: http.SameSiteLaxMode})
+	q := r.URL.Query()
+	if q.Get("error") != "" {
+		writeProblem(rec, r, http.StatusUnauthorized, "the identity provider refused the login: "+providerError(q))
+		return
+	}
+	c, err := r.Cookie(oidcStateCookie)
+	if err != nil {
+		writeProblem(rec, r, http.StatusBadRequest, "no login in progress in this browser (the state cookie is missing or expired); start at /api/v1/auth/oidc/login")
+		return
+	}
+	pair, name, err := s.Auth.FinishExternalLogin(r.Context(), c.Value, q.Get("state"), q.Get("code"))
+	ri.actor = name
+	if err != nil {
+		s.authError(rec, r, err)
+		return
+	}
+	writeJSON(rec, http.StatusOK, pair)
+}
+
+// providerError is the error an identity provider sent back ("error:
+// error_description"), cut to 200 bytes of valid UTF-8: it is untrusted
+// text that ends up in the answer.
+func providerError(q url.Values) string {
+	detail := q.Get("error")
+	if d := q.Get("error_description"); d != "" {
+		detail += ": " + d
+	}
+	if len(detail) > 200 {
+		detail = detail[:200]
+	}
+	return strings.ToValidUTF8(detail, "")
+}
+
+func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
+	if !s.needAuthService(w, r) {
+		return
+	}
+	if err := s.Auth.DeleteUser(r.Context(), info(r).principal, r.PathValue("name")); err != nil {
+		s.authError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
+	if !s.needAuthService(w, r) {
+		return
+	}
+	var req ChangePasswordRequest
+	if err := decodeJSON(r.Body, &req); err != nil {
+		writeProblem(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	if req.NewPassword == "" {
+		writeProblem(w, r, http.StatusBadRequest, "new_password is required")
+		return
+	}
+	if err := s.Auth.ChangePassword(r.Context(), info(r).principal, r.PathValue("name"), req.CurrentPassword, req.NewPassword, s.clientAddr(r)); err != nil {
+		s.authError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

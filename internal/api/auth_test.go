@@ -3,18 +3,24 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kubeward/kubeward/internal/auth"
+	"github.com/kubeward/kubeward/internal/auth/oidclogin"
+	"github.com/kubeward/kubeward/internal/auth/oidclogin/fakeidp"
 	"github.com/kubeward/kubeward/internal/store/sqlite"
 )
 
@@ -195,7 +201,7 @@ func TestEveryRouteDeclaresARole(t *testing.T) {
 			t.Errorf("%s has no summary or no handler", rt.pattern())
 		}
 	}
-	want := []string{"POST /api/v1/auth/login", "POST /api/v1/auth/refresh"}
+	want := []string{"POST /api/v1/auth/login", "GET /api/v1/auth/oidc/callback", "GET /api/v1/auth/oidc/login", "POST /api/v1/auth/refresh"}
 	if !slices.Equal(anonymous, want) {
 		t.Errorf("anonymous routes = %v, want only %v", anonymous, want)
 	}
@@ -562,5 +568,284 @@ func TestClientAddress(t *testing.T) {
 		if got := (&Server{TrustProxy: tc.trust}).clientAddr(req); got != tc.want {
 			t.Errorf("trust=%v X-Forwarded-For=%q: client %q, want %q", tc.trust, tc.xff, got, tc.want)
 		}
+	}
+}
+
+// oidcEnv is an API server whose auth service logs users in through an
+// in-process OpenID Connect provider (fakeidp) on 127.0.0.1.
+type oidcEnv struct {
+	*authEnv
+	idp *fakeidp.IdP
+	// client does not follow redirects, as the tests play the browser.
+	client *http.Client
+}
+
+func newOIDCEnv(t *testing.T) *oidcEnv {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "api.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	idp := fakeidp.Start(t, "kubeward", "client-secret")
+	var h http.Handler = http.NotFoundHandler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	t.Cleanup(srv.Close)
+	prov, err := oidclogin.New(ctx, oidclogin.Config{
+		Issuer: idp.URL, ClientID: idp.ClientID, ClientSecret: idp.ClientSecret,
+		RedirectURL: srv.URL + "/api/v1/auth/oidc/callback",
+		AdminGroups: []string{"kw-admins"}, OperatorGroups: []string{"kw-operators", "sre"},
+	})
+	if err != nil {
+		t.Fatalf("oidclogin.New: %v", err)
+	}
+	svc, err := auth.NewService(ctx, st, auth.Config{Password: auth.PasswordParams{Time: 1, MemoryKiB: 64, Threads: 1}, IdentityProvider: prov})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &authEnv{t: t, srv: srv, api: &Server{Store: st, Auth: svc}, svc: svc, st: st, user: map[auth.Role]string{}}
+	h = e.api.Handler()
+	client := srv.Client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &oidcEnv{authEnv: e, idp: idp, client: client}
+}
+
+// get sends a GET with the given cookies and returns the response, body
+// read.
+func (e *oidcEnv) get(rawURL string, cookies ...*http.Cookie) (*http.Response, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp, b
+}
+
+func TestOIDCLogin(t *testing.T) {
+	e := newOIDCEnv(t)
+	otherKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := func(groups ...string) func(*fakeidp.IdP, string) map[string]any {
+		return func(p *fakeidp.IdP, nonce string) map[string]any {
+			cl := p.Claims("u-123", nonce)
+			cl["email"], cl["email_verified"], cl["groups"] = "Ada@Example.com", true, groups
+			return cl
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		// claims builds the ID token's claims for the login's nonce.
+		claims func(p *fakeidp.IdP, nonce string) map[string]any
+		// signKey signs the ID token (nil: the provider's key).
+		signKey *rsa.PrivateKey
+		// callback alters the query the provider sends back, or the cookie.
+		callback func(q url.Values, c *http.Cookie)
+		wantCode int
+		// wantDetail is in the answer (for a refusal: why).
+		wantDetail string
+		wantUser   string
+		wantRole   auth.Role
+	}{
+		{name: "admin", claims: user("dev", "kw-admins"), wantCode: 200, wantDetail: "access_token", wantUser: "oidc:ada@example.com", wantRole: auth.RoleAdmin},
+		{name: "operator, highest of several groups", claims: user("sre", "dev"), wantCode: 200, wantDetail: "access_token", wantUser: "oidc:ada@example.com", wantRole: auth.RoleOperator},
+		{name: "unverified e-mail: the subject names the user", claims: func(p *fakeidp.IdP, nonce string) map[string]any {
+			cl := user("kw-operators")(p, nonce)
+			cl["email_verified"] = false
+			return cl
+		}, wantCode: 200, wantDetail: "access_token", wantUser: "oidc:u-123", wantRole: auth.RoleOperator},
+		{name: "unmapped group", claims: user("dev"), wantCode: http.StatusForbidden, wantDetail: "no group that maps"},
+		{name: "no groups claim", claims: func(p *fakeidp.IdP, nonce string) map[string]any { return p.Claims("u-123", nonce) }, wantCode: http.StatusForbidden, wantDetail: "no group that maps"},
+		{name: "wrong state", claims: user("kw-admins"), callback: func(q url.Values, _ *http.Cookie) { q.Set("state", "forged") }, wantCode: http.StatusUnauthorized, wantDetail: "not the one this browser started with"},
+		{name: "tampered state cookie", claims: user("kw-admins"), callback: func(_ url.Values, c *http.Cookie) { c.Value = "x" + c.Value[1:] }, wantCode: http.StatusUnauthorized, wantDetail: "signature does not verify"},
+		{name: "no state cookie", claims: user("kw-admins"), callback: func(_ url.Values, c *http.Cookie) { c.Name = "other" }, wantCode: http.StatusBadRequest, wantDetail: "no login in progress"},
+		{name: "wrong nonce", claims: func(p *fakeidp.IdP, _ string) map[string]any { return user("kw-admins")(p, "another-nonce") }, wantCode: http.StatusUnauthorized, wantDetail: "nonce"},
+		{name: "bad signature", claims: user("kw-admins"), signKey: otherKey, wantCode: http.StatusUnauthorized, wantDetail: "signature"},
+		{name: "expired ID token", claims: func(p *fakeidp.IdP, nonce string) map[string]any {
+			cl := user("kw-admins")(p, nonce)
+			cl["iat"], cl["exp"] = time.Now().Add(-2*time.Hour).Unix(), time.Now().Add(-time.Hour).Unix()
+			return cl
+		}, wantCode: http.StatusUnauthorized, wantDetail: "expired"},
+		{name: "wrong audience", claims: func(p *fakeidp.IdP, nonce string) map[string]any {
+			cl := user("kw-admins")(p, nonce)
+			cl["aud"] = "another-client"
+			return cl
+		}, wantCode: http.StatusUnauthorized, wantDetail: "audience"},
+		{name: "wrong issuer", claims: func(p *fakeidp.IdP, nonce string) map[string]any {
+			cl := user("kw-admins")(p, nonce)
+			cl["iss"] = "https://evil.example"
+			return cl
+		}, wantCode: http.StatusUnauthorized, wantDetail: "different provider"},
+		{name: "code replayed with another verifier", claims: user("kw-admins"), callback: func(q url.Values, _ *http.Cookie) { q.Set("code", "unknown-code") }, wantCode: http.StatusUnauthorized, wantDetail: "invalid_grant"},
+		{name: "provider refused", claims: user("kw-admins"), callback: func(q url.Values, _ *http.Cookie) {
+			q.Del("code")
+			q.Set("error", "access_denied")
+		}, wantCode: http.StatusUnauthorized, wantDetail: "refused the login: access_denied"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, b := e.get(e.srv.URL + "/api/v1/auth/oidc/login")
+			if resp.StatusCode != http.StatusFound {
+				t.Fatalf("login: status %d, want 302: %s", resp.StatusCode, b)
+			}
+			var cookie *http.Cookie
+			for _, c := range resp.Cookies() {
+				if c.Name == "kubeward_oidc_state" {
+					cookie = c
+				}
+			}
+			if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode || cookie.Path != "/api/v1/auth/oidc/" || cookie.MaxAge != 600 {
+				t.Fatalf("login set no HttpOnly, SameSite=Lax state cookie for /api/v1/auth/oidc/ lasting 10 minutes: %+v", resp.Cookies())
+			}
+			q, redirect := e.idp.Authorize(resp.Header.Get("Location"), func(nonce string) string {
+				return e.idp.Sign(tc.claims(e.idp, nonce), tc.signKey)
+			})
+			if redirect != e.srv.URL+"/api/v1/auth/oidc/callback" {
+				t.Fatalf("redirect_uri = %q", redirect)
+			}
+			if tc.callback != nil {
+				tc.callback(q, cookie)
+			}
+			resp, b = e.get(redirect+"?"+q.Encode(), cookie)
+			if resp.StatusCode != tc.wantCode {
+				t.Fatalf("callback: status %d, want %d: %s", resp.StatusCode, tc.wantCode, b)
+			}
+			if !strings.Contains(string(b), tc.wantDetail) {
+				t.Errorf("callback answer does not say %q: %s", tc.wantDetail, b)
+			}
+			cleared := false
+			for _, c := range resp.Cookies() {
+				cleared = cleared || (c.Name == "kubeward_oidc_state" && c.MaxAge < 0)
+			}
+			if !cleared {
+				t.Errorf("the callback did not clear the state cookie: %v", resp.Header.Values("Set-Cookie"))
+			}
+			if tc.wantCode != http.StatusOK {
+				if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+					t.Errorf("refusal answered with Content-Type %q: %s", ct, b)
+				}
+				return
+			}
+			var pair auth.TokenPair
+			if err := json.Unmarshal(b, &pair); err != nil {
+				t.Fatalf("callback body: %v: %s", err, b)
+			}
+			p, err := e.svc.Authenticate(context.Background(), pair.AccessToken)
+			if err != nil || p.Name != tc.wantUser || p.Role != tc.wantRole {
+				t.Fatalf("access token principal = %+v, %v; want %s with role %s", p, err, tc.wantUser, tc.wantRole)
+			}
+			// The session refreshes without a stored user, keeping its role.
+			pair2, err := e.svc.Refresh(context.Background(), pair.RefreshToken)
+			if err != nil {
+				t.Fatalf("refresh of an OIDC session: %v", err)
+			}
+			if p2, err := e.svc.Authenticate(context.Background(), pair2.AccessToken); err != nil || p2.Name != tc.wantUser || p2.Role != tc.wantRole {
+				t.Errorf("refreshed principal = %+v, %v", p2, err)
+			}
+			// A state is single-use: replaying the callback fails.
+			if resp, b := e.get(redirect+"?"+q.Encode(), cookie); resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("replayed callback: status %d, want 401 (the code is spent): %s", resp.StatusCode, b)
+			}
+		})
+	}
+	// Every callback, accepted or refused, is in the audit log.
+	es, _, err := e.svc.AuditLog(context.Background(), auth.AuditQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byStatus := map[int]int{}
+	admins := 0
+	for _, en := range es {
+		if en.Action != "GET /api/v1/auth/oidc/callback" {
+			continue
+		}
+		byStatus[en.Status]++
+		if en.Actor == "oidc:ada@example.com" && en.Status == 200 {
+			admins++
+		}
+	}
+	if byStatus[200] != 3 || byStatus[401] < 7 || byStatus[403] != 2 || byStatus[400] != 1 || admins != 2 {
+		t.Errorf("audited OIDC callbacks by status = %v (%d successful as oidc:ada@example.com); want 3 accepted, 2 for ada, 2 forbidden, 1 bad request, the rest refused", byStatus, admins)
+	}
+}
+
+func TestOIDCNotConfigured(t *testing.T) {
+	e := newAuthEnv(t)
+	for _, path := range []string{"/api/v1/auth/oidc/login", "/api/v1/auth/oidc/callback?code=x&state=y"} {
+		if code, _, b := e.do("GET", path, "", nil); code != http.StatusNotFound {
+			t.Errorf("GET %s without OIDC: status %d, want 404: %s", path, code, b)
+		}
+	}
+}
+
+func TestPasswordChangeAndUserDeletionOverHTTP(t *testing.T) {
+	e := newAuthEnv(t)
+	admin := e.login(auth.RoleAdmin).AccessToken
+	viewer := e.login(auth.RoleViewer).AccessToken
+	operator := e.login(auth.RoleOperator).AccessToken
+	const newPassword = "a brand new passphrase"
+	for _, tc := range []struct {
+		name, path, token string
+		body              any
+		want              int
+	}{
+		{"no body", "/api/v1/users/vera/password", viewer, "{}", http.StatusBadRequest},
+		{"unknown field", "/api/v1/users/vera/password", viewer, `{"password":"x"}`, http.StatusBadRequest},
+		{"wrong current password", "/api/v1/users/vera/password", viewer, ChangePasswordRequest{CurrentPassword: "wrong one!", NewPassword: newPassword}, http.StatusUnauthorized},
+		{"too short", "/api/v1/users/vera/password", viewer, ChangePasswordRequest{CurrentPassword: testPassword, NewPassword: "short"}, http.StatusBadRequest},
+		{"another user's, as an operator", "/api/v1/users/vera/password", operator, ChangePasswordRequest{NewPassword: newPassword}, http.StatusForbidden},
+		{"own, with the current password", "/api/v1/users/vera/password", viewer, ChangePasswordRequest{CurrentPassword: testPassword, NewPassword: newPassword}, http.StatusNoContent},
+		{"the old session is over", "/api/v1/users/vera/password", viewer, ChangePasswordRequest{CurrentPassword: newPassword, NewPassword: testPassword}, http.StatusUnauthorized},
+		{"someone else's, as an admin", "/api/v1/users/oscar/password", admin, ChangePasswordRequest{NewPassword: newPassword}, http.StatusNoContent},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, _, b := e.do("PUT", tc.path, tc.token, tc.body); code != tc.want {
+				t.Errorf("PUT %s: %d, want %d: %s", tc.path, code, tc.want, b)
+			}
+		})
+	}
+	if code, _, b := e.do("GET", "/api/v1/cves/stats", operator, nil); code != http.StatusUnauthorized {
+		t.Errorf("oscar's session after an admin set his password: %d, want 401: %s", code, b)
+	}
+	for _, tc := range []struct {
+		name, user, token string
+		want              int
+	}{
+		{"as a viewer", "oscar", viewer, http.StatusUnauthorized}, // vera's session ended above
+		{"unknown", "nobody", admin, http.StatusNotFound},
+		{"the last admin", "alice", admin, http.StatusBadRequest},
+		{"a user", "oscar", admin, http.StatusNoContent},
+		{"twice", "oscar", admin, http.StatusNotFound},
+	} {
+		t.Run("delete "+tc.name, func(t *testing.T) {
+			if code, _, b := e.do("DELETE", "/api/v1/users/"+tc.user, tc.token, nil); code != tc.want {
+				t.Errorf("DELETE %s: %d, want %d: %s", tc.user, code, tc.want, b)
+			}
+		})
+	}
+	// Both changes and the deletion are in the audit log.
+	es, _, err := e.svc.AuditLog(context.Background(), auth.AuditQuery{Actor: "alice", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, en := range es {
+		seen[en.Action]++
+	}
+	if seen["PUT /api/v1/users/{name}/password"] != 1 || seen["DELETE /api/v1/users/{name}"] != 4 {
+		t.Errorf("alice's audited actions = %v", seen)
 	}
 }

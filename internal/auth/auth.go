@@ -1,8 +1,16 @@
 // Package auth is kubeward's identity domain: local users with argon2id
 // password hashes, short-lived JWT access tokens with refresh tokens and a
 // revocation deny-list, long-lived API tokens for CI, the roles viewer,
-// operator and admin, login throttling, and the audit log. It knows nothing
-// about HTTP; internal/api adapts it to requests.
+// operator and admin, login throttling, external login through an
+// IdentityProvider (OpenID Connect: package oidclogin), and the audit log.
+// It knows nothing about HTTP; internal/api adapts it to requests.
+//
+// One replica keeps its login throttles in memory and its deny-list in the
+// store, cached in memory (RevocationCache). Several replicas share both
+// through Redis (NewRedisThrottle, NewRedisRevocations): throttle counters
+// are updated by Lua scripts, revocations are announced on a pub/sub
+// channel and every replica re-reads the full list periodically, so that
+// authenticating a request never waits for the store or Redis.
 package auth
 
 import (

@@ -85,6 +85,14 @@ func VerifyPassword(pw, hash string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, key) == 1, nil
 }
 
+// NeedsRehash reports whether hash was made with other parameters than p
+// (or is not a hash this package can read), so that it should be replaced
+// at the user's next successful login.
+func NeedsRehash(hash string, p PasswordParams) bool {
+	got, _, key, err := decodeHash(hash)
+	return err != nil || got != p || len(key) != keyLen
+}
+
 func decodeHash(hash string) (PasswordParams, []byte, []byte, error) {
 	var p PasswordParams
 	parts := strings.Split(hash, "$")

@@ -41,6 +41,19 @@ type Config struct {
 	// per source address; defaults: 5 and 20 failures per 15 minutes, in
 	// memory.
 	UserThrottle, AddrThrottle Throttle
+	// SharedRevocations, when set, shares revoked token IDs with other
+	// replicas as they are revoked (NewRedisRevocations). Revocations are
+	// always written to the store as well, which stays the durable record.
+	SharedRevocations RevocationSource
+	// RevocationRefresh is how often the in-memory deny-list is re-read
+	// from the store and SharedRevocations: the longest a revocation made
+	// on another replica can go unnoticed when its announcement is lost or
+	// nothing announces it (replicas sharing only the database). Default
+	// 30 seconds. See RevocationCache.
+	RevocationRefresh time.Duration
+	// IdentityProvider, when set, enables external login (OIDC, package
+	// oidclogin): BeginExternalLogin and FinishExternalLogin.
+	IdentityProvider IdentityProvider
 	// MaxConcurrentHashes bounds concurrent argon2id computations; default
 	// GOMAXPROCS.
 	MaxConcurrentHashes int
@@ -67,6 +80,10 @@ type Service struct {
 	cfg    Config
 	codec  *tokenCodec
 	hashes hashLimiter
+	// revoked is the in-memory deny-list checked on every request.
+	revoked *RevocationCache
+	// sealer signs the state of external logins.
+	sealer stateSealer
 	// dummyHash is verified when a login names an unknown user, so that
 	// unknown and known users cost the same time.
 	dummyHash string
@@ -88,10 +105,13 @@ func NewService(ctx context.Context, st Store, cfg Config) (*Service, error) {
 		cfg.Password = DefaultPasswordParams
 	}
 	if cfg.UserThrottle == nil {
-		cfg.UserThrottle = NewMemoryThrottle(ThrottleConfig{MaxFailures: 5, Window: 15 * time.Minute})
+		cfg.UserThrottle = NewMemoryThrottle(DefaultUserThrottle)
 	}
 	if cfg.AddrThrottle == nil {
-		cfg.AddrThrottle = NewMemoryThrottle(ThrottleConfig{MaxFailures: 20, Window: 15 * time.Minute})
+		cfg.AddrThrottle = NewMemoryThrottle(DefaultAddrThrottle)
+	}
+	if cfg.RevocationRefresh <= 0 {
+		cfg.RevocationRefresh = 30 * time.Second
 	}
 	if cfg.MaxConcurrentHashes <= 0 {
 		cfg.MaxConcurrentHashes = runtime.GOMAXPROCS(0)
@@ -117,14 +137,30 @@ func NewService(ctx context.Context, st Store, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	sources := []RevocationSource{StoreRevocations(st)}
+	if cfg.SharedRevocations != nil {
+		sources = append(sources, cfg.SharedRevocations)
+	}
+	revoked := NewRevocationCache(cfg.RevocationRefresh, cfg.Now, cfg.Logger, sources...)
+	if err := revoked.Sync(ctx); err != nil {
+		// Serving without the deny-list would accept revoked tokens.
+		return nil, fmt.Errorf("%w (check the database and the Redis connection)", err)
+	}
 	return &Service{
 		st:        st,
 		cfg:       cfg,
 		codec:     newTokenCodec(key, cfg.Issuer, cfg.Now),
 		hashes:    make(hashLimiter, cfg.MaxConcurrentHashes),
+		revoked:   revoked,
+		sealer:    newStateSealer(key),
 		dummyHash: dummy,
 	}, nil
 }
+
+// SyncRevocations keeps the in-memory deny-list in step with the store
+// and SharedRevocations until ctx ends (see RevocationCache.Run). Run it in
+// its own goroutine on every replica.
+func (s *Service) SyncRevocations(ctx context.Context) { s.revoked.Run(ctx) }
 
 // Bootstrap creates the first administrator when no user exists. The
 // password is read from passwordFile when it is set (trailing newline
@@ -222,51 +258,194 @@ func throttleKey(source string) string {
 // return a *ThrottledError.
 func (s *Service) Login(ctx context.Context, name, password, source string) (TokenPair, error) {
 	now := s.cfg.Now()
-	addr := throttleKey(source)
+	u, result, err := s.checkPassword(ctx, name, password, source, now)
+	loginsTotal.WithLabelValues(result).Inc()
+	if err != nil {
+		return TokenPair{}, fmt.Errorf("auth: login: %w", err)
+	}
+	return s.issuePair(u.Name, u.Role, now)
+}
+
+// checkPassword verifies name's password under the login throttles and
+// returns the user, the outcome for kubeward_auth_logins_total, and an
+// error: ErrUnauthenticated for a wrong name or password (alike), a
+// *ThrottledError, or an operational error. A password hashed with other
+// parameters than Config.Password is rehashed.
+//
+// The throttles are checked and updated while holding a hash slot, so at
+// most MaxConcurrentHashes attempts per replica are between the check and
+// the recorded failure: a burst of parallel guesses gets no more than the
+// limit plus that many, where checking before queueing for a slot would
+// let every queued guess through.
+func (s *Service) checkPassword(ctx context.Context, name, password, source string, now time.Time) (User, string, error) {
+	var u User
+	var result string
+	var err error
+	if derr := s.hashes.do(ctx, func() { u, result, err = s.verifyThrottled(ctx, name, password, throttleKey(source), now) }); derr != nil {
+		return User{}, "error", derr
+	}
+	if err != nil {
+		return User{}, result, err
+	}
+	s.rehash(ctx, u, password)
+	return u, result, nil
+}
+
+// verifyThrottled is checkPassword's work under a hash slot.
+func (s *Service) verifyThrottled(ctx context.Context, name, password, addr string, now time.Time) (User, string, error) {
 	userWait, err := s.cfg.UserThrottle.Check(ctx, name, now)
 	if err != nil {
-		loginsTotal.WithLabelValues("error").Inc()
-		return TokenPair{}, fmt.Errorf("auth: login: check the user throttle: %w", err)
+		return User{}, "error", fmt.Errorf("check the user throttle: %w", err)
 	}
 	addrWait, err := s.cfg.AddrThrottle.Check(ctx, addr, now)
 	if err != nil {
-		loginsTotal.WithLabelValues("error").Inc()
-		return TokenPair{}, fmt.Errorf("auth: login: check the address throttle: %w", err)
+		return User{}, "error", fmt.Errorf("check the address throttle: %w", err)
 	}
 	if wait := max(userWait, addrWait); wait > 0 {
-		loginsTotal.WithLabelValues("throttled").Inc()
-		return TokenPair{}, &ThrottledError{RetryAfter: wait}
+		return User{}, "throttled", &ThrottledError{RetryAfter: wait}
 	}
 	u, err := s.st.GetUser(ctx, name)
 	known := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		loginsTotal.WithLabelValues("error").Inc()
-		return TokenPair{}, fmt.Errorf("auth: login: %w", err)
+		return User{}, "error", err
 	}
 	hash := s.dummyHash
 	if known {
 		hash = u.PasswordHash
 	}
-	var ok bool
-	var verr error
-	if err := s.hashes.do(ctx, func() { ok, verr = VerifyPassword(password, hash) }); err != nil {
-		return TokenPair{}, err
-	}
-	if verr != nil {
-		loginsTotal.WithLabelValues("error").Inc()
-		return TokenPair{}, fmt.Errorf("auth: login %q: %w", name, verr)
+	ok, err := VerifyPassword(password, hash)
+	if err != nil {
+		return User{}, "error", fmt.Errorf("user %q: %w", name, err)
 	}
 	if !known || !ok {
-		loginsTotal.WithLabelValues("bad_credentials").Inc()
 		if known { // unknown names cannot be attacked; don't let them fill the table
 			s.throttleErr(ctx, s.cfg.UserThrottle.Fail(ctx, name, now))
 		}
 		s.throttleErr(ctx, s.cfg.AddrThrottle.Fail(ctx, addr, now))
-		return TokenPair{}, fmt.Errorf("%w: wrong user name or password", ErrUnauthenticated)
+		return User{}, "bad_credentials", fmt.Errorf("%w: wrong user name or password", ErrUnauthenticated)
 	}
 	s.throttleErr(ctx, s.cfg.UserThrottle.Reset(ctx, name))
-	loginsTotal.WithLabelValues("ok").Inc()
-	return s.issuePair(u.Name, u.Role, now)
+	return u, "ok", nil
+}
+
+// rehash replaces u's password hash when it was made with other
+// parameters than Config.Password, so that raising the cost reaches every
+// user at their next login. Failures are logged and counted: the login
+// itself succeeded.
+func (s *Service) rehash(ctx context.Context, u User, password string) {
+	if !NeedsRehash(u.PasswordHash, s.cfg.Password) {
+		return
+	}
+	var hash string
+	var herr error
+	if err := s.hashes.do(ctx, func() { hash, herr = HashPassword(password, s.cfg.Password) }); err != nil || herr != nil {
+		rehashes.WithLabelValues("error").Inc()
+		s.cfg.Logger.WarnContext(ctx, "rehashing a password with the new parameters failed", "user", u.Name, "err", errors.Join(err, herr))
+		return
+	}
+	if err := s.st.ReplacePasswordHash(ctx, u.Name, u.PasswordHash, hash); err != nil {
+		// ErrConflict: the password changed meanwhile; the new one wins.
+		rehashes.WithLabelValues("error").Inc()
+		s.cfg.Logger.WarnContext(ctx, "storing a rehashed password failed", "user", u.Name, "err", err)
+		return
+	}
+	rehashes.WithLabelValues("ok").Inc()
+	s.cfg.Logger.InfoContext(ctx, "rehashed a password with the current argon2id parameters", "user", u.Name)
+}
+
+// userRevocationPrefix starts the deny-list keys that end every session of
+// a user ("user:<name>"); JWT IDs are hex and never contain ':'. Such an
+// entry refuses the user's tokens issued before its expiry minus
+// Config.RefreshTTL, by when every one of them has expired anyway, so all
+// replicas must run with the same RefreshTTL.
+const userRevocationPrefix = "user:"
+
+// endSessions refuses every access and refresh token of name issued up to
+// now (rounded up to the second, the resolution of a token's iat: logins
+// within the rest of that second are refused too).
+func (s *Service) endSessions(ctx context.Context, name string, now time.Time) error {
+	cutoff := now.Truncate(time.Second).Add(time.Second)
+	return s.revoked.Revoke(ctx, userRevocationPrefix+name, cutoff.Add(s.cfg.RefreshTTL))
+}
+
+// DeleteUser deletes the local user called name with its API tokens, and
+// ends its sessions. Only an admin may, and not the last admin.
+func (s *Service) DeleteUser(ctx context.Context, p Principal, name string) error {
+	if !p.Role.Allows(RoleAdmin) {
+		return fmt.Errorf("%w: only an admin may delete users", ErrForbidden)
+	}
+	us, err := s.st.ListUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("auth: delete user %q: %w", name, err)
+	}
+	admins, target := 0, -1
+	for i, u := range us {
+		if u.Role == RoleAdmin {
+			admins++
+		}
+		if u.Name == name {
+			target = i
+		}
+	}
+	if target < 0 {
+		return fmt.Errorf("user %q: %w", name, store.ErrNotFound)
+	}
+	if us[target].Role == RoleAdmin && admins == 1 {
+		return fmt.Errorf("%w: %q is the last administrator; create another one first", ErrInvalid, name)
+	}
+	if err := s.st.DeleteUser(ctx, name); err != nil {
+		return fmt.Errorf("auth: delete user %q: %w", name, err)
+	}
+	if err := s.endSessions(ctx, name, s.cfg.Now()); err != nil {
+		return fmt.Errorf("auth: user %q is deleted, but ending its sessions failed (they end within %s): %w", name, s.cfg.RefreshTTL, err)
+	}
+	return nil
+}
+
+// ChangePassword sets name's password. Users changing their own give
+// the current password (checked under the login throttles; source is the
+// client address); an admin may set anyone else's without it. Every
+// access and refresh token of the user is refused afterwards — the user
+// logs in again; API tokens stay valid (delete them separately).
+func (s *Service) ChangePassword(ctx context.Context, p Principal, name, current, replacement, source string) error {
+	self := p.Name == name && p.Kind != KindLocal
+	if !self && !p.Role.Allows(RoleAdmin) {
+		return fmt.Errorf("%w: only an admin may change another user's password", ErrForbidden)
+	}
+	if err := CheckPassword(replacement); err != nil {
+		return err
+	}
+	now := s.cfg.Now()
+	var u User
+	var err error
+	if self {
+		if u, _, err = s.checkPassword(ctx, name, current, source, now); err != nil {
+			return fmt.Errorf("auth: change password: the current password: %w", err)
+		}
+	} else if u, err = s.st.GetUser(ctx, name); err != nil {
+		return fmt.Errorf("auth: change the password of %q: %w", name, err)
+	}
+	var hash string
+	var herr error
+	if err := s.hashes.do(ctx, func() { hash, herr = HashPassword(replacement, s.cfg.Password) }); err != nil {
+		return err
+	}
+	if herr != nil {
+		return herr
+	}
+	// u.PasswordHash may have been rehashed by checkPassword: read it again.
+	if self {
+		if u, err = s.st.GetUser(ctx, name); err != nil {
+			return fmt.Errorf("auth: change the password of %q: %w", name, err)
+		}
+	}
+	if err := s.st.ReplacePasswordHash(ctx, name, u.PasswordHash, hash); err != nil {
+		return fmt.Errorf("auth: change the password of %q: %w", name, err)
+	}
+	if err := s.endSessions(ctx, name, now); err != nil {
+		return fmt.Errorf("auth: the password of %q is changed, but ending its sessions failed (they end within %s): %w", name, s.cfg.RefreshTTL, err)
+	}
+	return nil
 }
 
 // throttleErr logs a failure to record a login outcome in a throttle.
@@ -296,27 +475,34 @@ func (s *Service) issuePair(name string, role Role, now time.Time) (TokenPair, e
 }
 
 // Refresh exchanges a refresh token for a new pair. The old refresh token
-// is revoked (rotation), and the user is read again so that a changed role
-// or a deleted user takes effect.
+// is revoked (rotation), and a local user is read again so that a changed
+// role or a deleted user takes effect. A user of an IdentityProvider is not
+// stored: the new pair keeps the role of the login, so a change at the
+// provider takes effect at the next login through it, at the latest when
+// the refresh token expires (Config.RefreshTTL, default 24 hours).
 func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, error) {
 	cl, err := s.codec.parse(refreshToken, typeRefresh)
 	if err != nil {
 		return TokenPair{}, err
 	}
-	if err := s.checkNotRevoked(ctx, cl.ID); err != nil {
+	if err := s.checkNotRevoked(cl); err != nil {
 		return TokenPair{}, err
 	}
-	u, err := s.st.GetUser(ctx, cl.Subject)
-	if errors.Is(err, store.ErrNotFound) {
-		return TokenPair{}, fmt.Errorf("%w: the token's user no longer exists", ErrUnauthenticated)
+	name, role := cl.Subject, cl.Role
+	if !isExternalUser(name) {
+		u, err := s.st.GetUser(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			return TokenPair{}, fmt.Errorf("%w: the token's user no longer exists", ErrUnauthenticated)
+		}
+		if err != nil {
+			return TokenPair{}, fmt.Errorf("auth: refresh: %w", err)
+		}
+		name, role = u.Name, u.Role
 	}
-	if err != nil {
-		return TokenPair{}, fmt.Errorf("auth: refresh: %w", err)
-	}
-	if err := s.st.RevokeToken(ctx, cl.ID, cl.ExpiresAt.Time); err != nil {
+	if err := s.revoked.Revoke(ctx, cl.ID, cl.ExpiresAt.Time); err != nil {
 		return TokenPair{}, fmt.Errorf("auth: refresh: revoke the used refresh token: %w", err)
 	}
-	return s.issuePair(u.Name, u.Role, s.cfg.Now())
+	return s.issuePair(name, role, s.cfg.Now())
 }
 
 // Logout revokes the caller's access token and, when given, its refresh
@@ -333,22 +519,24 @@ func (s *Service) Logout(ctx context.Context, p Principal, refreshToken string) 
 		if cl.Subject != p.Name {
 			return fmt.Errorf("%w: the refresh token belongs to another user", ErrForbidden)
 		}
-		if err := s.st.RevokeToken(ctx, cl.ID, cl.ExpiresAt.Time); err != nil {
+		if err := s.revoked.Revoke(ctx, cl.ID, cl.ExpiresAt.Time); err != nil {
 			return fmt.Errorf("auth: logout: revoke refresh token: %w", err)
 		}
 	}
-	if err := s.st.RevokeToken(ctx, p.TokenID, p.ExpiresAt); err != nil {
+	if err := s.revoked.Revoke(ctx, p.TokenID, p.ExpiresAt); err != nil {
 		return fmt.Errorf("auth: logout: revoke access token: %w", err)
 	}
 	return nil
 }
 
-func (s *Service) checkNotRevoked(ctx context.Context, jti string) error {
-	revoked, err := s.st.TokenRevoked(ctx, jti)
-	if err != nil {
-		return fmt.Errorf("auth: check revocation: %w", err)
+// checkNotRevoked refuses a revoked token, or one of a user whose
+// sessions were ended after it was issued; it reads only memory.
+func (s *Service) checkNotRevoked(cl claims) error {
+	if exp, ok := s.revoked.expiry(userRevocationPrefix + cl.Subject); ok && cl.IssuedAt != nil && cl.IssuedAt.Before(exp.Add(-s.cfg.RefreshTTL)) {
+		tokenRejections.WithLabelValues("revoked").Inc()
+		return fmt.Errorf("%w: the user's sessions were ended", ErrUnauthenticated)
 	}
-	if revoked {
+	if s.revoked.IsRevoked(cl.ID) {
 		tokenRejections.WithLabelValues("revoked").Inc()
 		return fmt.Errorf("%w: token revoked", ErrUnauthenticated)
 	}
@@ -366,7 +554,7 @@ func (s *Service) Authenticate(ctx context.Context, credential string) (Principa
 	if err != nil {
 		return Principal{}, err
 	}
-	if err := s.checkNotRevoked(ctx, cl.ID); err != nil {
+	if err := s.checkNotRevoked(cl); err != nil {
 		return Principal{}, err
 	}
 	return Principal{Name: cl.Subject, Role: cl.Role, Kind: KindUser, TokenID: cl.ID, ExpiresAt: cl.ExpiresAt.Time}, nil

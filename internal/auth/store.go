@@ -19,6 +19,13 @@ type Store interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	// CountUsers returns how many users exist.
 	CountUsers(ctx context.Context) (int, error)
+	// DeleteUser removes the user called name and the API tokens it
+	// owns, in one transaction.
+	DeleteUser(ctx context.Context, name string) error
+	// ReplacePasswordHash sets name's password hash to replacement if it
+	// is still old (compare-and-set, so a rehash never undoes a concurrent
+	// password change); ErrConflict when it is not.
+	ReplacePasswordHash(ctx context.Context, name, old, replacement string) error
 
 	// CreateAPIToken adds t; ErrConflict when its ID or hash exists.
 	CreateAPIToken(ctx context.Context, t APIToken) error
@@ -34,6 +41,9 @@ type Store interface {
 	RevokeToken(ctx context.Context, jti string, expiresAt time.Time) error
 	// TokenRevoked reports whether jti is on the deny-list.
 	TokenRevoked(ctx context.Context, jti string) (bool, error)
+	// ListRevokedTokens returns the deny-list entries that have not
+	// expired at now (expiry at or after now), ordered by JWT ID.
+	ListRevokedTokens(ctx context.Context, now time.Time) ([]Revocation, error)
 	// PurgeRevokedTokens drops deny-list entries that expired before now
 	// and returns how many it dropped.
 	PurgeRevokedTokens(ctx context.Context, now time.Time) (int64, error)

@@ -20,7 +20,14 @@ type Throttle interface {
 	Reset(ctx context.Context, key string) error
 }
 
-// ThrottleConfig sets a MemoryThrottle's limits.
+// The default login limits: 5 failed logins per user name and 20 per
+// source address within 15 minutes.
+var (
+	DefaultUserThrottle = ThrottleConfig{MaxFailures: 5, Window: 15 * time.Minute}
+	DefaultAddrThrottle = ThrottleConfig{MaxFailures: 20, Window: 15 * time.Minute}
+)
+
+// ThrottleConfig sets a throttle's limits.
 type ThrottleConfig struct {
 	// MaxFailures is how many failures within Window lock the key.
 	MaxFailures int

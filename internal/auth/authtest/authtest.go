@@ -30,6 +30,7 @@ var base = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func Run(t *testing.T, open Opener) {
 	t.Run("Users", func(t *testing.T) { testUsers(t, open(t)) })
 	t.Run("APITokens", func(t *testing.T) { testAPITokens(t, open(t)) })
+	t.Run("ChangeAndDeleteUsers", func(t *testing.T) { testChangeAndDeleteUsers(t, open(t)) })
 	t.Run("Revocation", func(t *testing.T) { testRevocation(t, open(t)) })
 	t.Run("SigningKey", func(t *testing.T) { testSigningKey(t, open(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open(t)) })
@@ -158,6 +159,19 @@ func testRevocation(t *testing.T, st auth.Store) {
 	if err != nil || n != 1 {
 		t.Errorf("PurgeRevokedTokens = %d, %v; want 1 (only jti-0 expired)", n, err)
 	}
+	list, err := st.ListRevokedTokens(ctx, base.Add(time.Hour))
+	if err != nil {
+		t.Fatalf("ListRevokedTokens: %v", err)
+	}
+	// jti-2 expires exactly at the given time and still counts; jti-1 was
+	// extended to base+2h by the second RevokeToken.
+	wantList := []auth.Revocation{{JTI: "jti-1", ExpiresAt: base.Add(2 * time.Hour)}, {JTI: "jti-2", ExpiresAt: base.Add(time.Hour)}}
+	if diff := cmp.Diff(wantList, list); diff != "" {
+		t.Errorf("ListRevokedTokens(base+1h) (-want +got):\n%s", diff)
+	}
+	if list, err := st.ListRevokedTokens(ctx, base.Add(3*time.Hour)); err != nil || len(list) != 0 {
+		t.Errorf("ListRevokedTokens(after every expiry) = %v, %v; want none", list, err)
+	}
 	for jti, want := range map[string]bool{"jti-0": false, "jti-1": true, "jti-2": true, "other": false} {
 		got, err := st.TokenRevoked(ctx, jti)
 		if err != nil || got != want {
@@ -243,5 +257,60 @@ func testAudit(t *testing.T, st auth.Store) {
 				t.Errorf("%s: entry without an ID: %+v", tc.name, e)
 			}
 		}
+	}
+}
+
+func testChangeAndDeleteUsers(t *testing.T, st auth.Store) {
+	ctx := context.Background()
+	for _, u := range []auth.User{
+		{Name: "ann", Role: auth.RoleAdmin, PasswordHash: "h1", CreatedAt: base},
+		{Name: "ben", Role: auth.RoleViewer, PasswordHash: "h2", CreatedAt: base},
+	} {
+		if err := st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tk := range []auth.APIToken{
+		{ID: "a1", Name: "ci", Owner: "ann", Role: auth.RoleViewer, Hash: hash("a1"), CreatedAt: base},
+		{ID: "b1", Name: "ci", Owner: "ben", Role: auth.RoleViewer, Hash: hash("b1"), CreatedAt: base},
+	} {
+		if err := st.CreateAPIToken(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Compare-and-set: only from the current hash.
+	if err := st.ReplacePasswordHash(ctx, "ann", "h1", "h1b"); err != nil {
+		t.Fatalf("ReplacePasswordHash: %v", err)
+	}
+	if err := st.ReplacePasswordHash(ctx, "ann", "h1", "stale"); !errors.Is(err, auth.ErrConflict) {
+		t.Errorf("ReplacePasswordHash from a stale hash = %v, want ErrConflict", err)
+	}
+	if err := st.ReplacePasswordHash(ctx, "nobody", "h1", "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ReplacePasswordHash(nobody) = %v, want store.ErrNotFound", err)
+	}
+	if u, err := st.GetUser(ctx, "ann"); err != nil || u.PasswordHash != "h1b" {
+		t.Errorf("GetUser(ann) = %+v, %v; want the hash h1b", u, err)
+	}
+	if u, err := st.GetUser(ctx, "ben"); err != nil || u.PasswordHash != "h2" {
+		t.Errorf("another user's hash changed: %+v, %v", u, err)
+	}
+	// Deleting a user deletes its API tokens, and nothing else.
+	if err := st.DeleteUser(ctx, "ben"); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if err := st.DeleteUser(ctx, "ben"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteUser twice = %v, want store.ErrNotFound", err)
+	}
+	if _, err := st.GetUser(ctx, "ben"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleted user still found: %v", err)
+	}
+	if _, err := st.GetAPITokenByHash(ctx, hash("b1")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the deleted user's API token still works: %v", err)
+	}
+	if _, err := st.GetAPITokenByHash(ctx, hash("a1")); err != nil {
+		t.Errorf("another user's API token was deleted: %v", err)
+	}
+	if n, err := st.CountUsers(ctx); err != nil || n != 1 {
+		t.Errorf("CountUsers = %d, %v; want 1", n, err)
 	}
 }
