@@ -37,7 +37,7 @@ type RespondDeps struct {
 
 // NewRespondHandler serves the response routes on a plain mux: actions
 // (apply with dry_run/ttl/reason, audit trail, revert), cluster info, the
-// service map, decisions (bans) and bouncer keys. The actor is read from
+// workloads' image inventory, the service map, decisions (bans) and bouncer keys. The actor is read from
 // ActorHeader; mutating requests without one get 401. Inside kubeward serve
 // prefer Server.ExtraRoutes = RespondRoutes(…), which adds authentication,
 // roles, the audit log and the OpenAPI document.
@@ -80,6 +80,13 @@ func RespondRoutes(d RespondDeps) []Route {
 			Summary: "Revert an applied response action before its TTL"},
 		{Method: "GET", Path: "/api/v1/cluster", Role: auth.RoleViewer, Handler: h.clusterInfo,
 			Summary: "Cluster version, nodes, namespaces and workload counts"},
+		{Method: "GET", Path: "/api/v1/cluster/images", Role: auth.RoleViewer, Handler: h.clusterImages,
+			Summary: "Images each workload declares and its Pods run (image IDs, digests, Pod counts)",
+			Query: []Param{
+				{Name: "namespace", Type: "string", Description: "only this namespace (default: all)"},
+				{Name: "image", Type: "string", Description: "only workloads declaring or running this image: a reference (nginx:1.27; no tag means latest) or a sha256 digest (matched against image IDs)"},
+				limitParam, offsetParam,
+			}},
 		{Method: "GET", Path: "/api/v1/service-map", Role: auth.RoleViewer, Handler: h.serviceMap,
 			Summary: "Ingress → Service → workload graph",
 			Query:   []Param{{Name: "namespace", Type: "string", Description: "only this namespace (default: all)"}}},

@@ -14,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeward/kubeward/internal/api"
 	"github.com/kubeward/kubeward/internal/cluster"
@@ -32,17 +34,27 @@ type respondEnv struct {
 	decisions *crowdsec.MemoryStore
 }
 
+// mustExecutors returns the executors of every kind with default options.
+func mustExecutors(t testing.TB, client kubernetes.Interface, dyn dynamic.Interface, decisions crowdsec.Store) map[respond.Kind]respond.Executor {
+	t.Helper()
+	execs, err := executors.All(client, dyn, decisions, executors.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return execs
+}
+
 func newRespondEnv(t *testing.T, kc *kubetest.Cluster) *respondEnv {
 	t.Helper()
 	decisions, bouncers := crowdsec.NewMemoryStore(nil), crowdsec.NewMemoryBouncers()
 	var view *cluster.View
-	execs := executors.All(nil, nil, decisions)
+	execs := mustExecutors(t, nil, nil, decisions)
 	if kc != nil {
 		clients, err := cluster.NewClients(kc.Config)
 		if err != nil {
 			t.Fatal(err)
 		}
-		execs = executors.All(clients.Client, clients.Dynamic, decisions)
+		execs = mustExecutors(t, clients.Client, clients.Dynamic, decisions)
 		view = cluster.New(clients.Client, 0)
 		ctx, cancel := context.WithCancel(context.Background())
 		t.Cleanup(cancel)
@@ -342,7 +354,7 @@ func FuzzRespondRequests(f *testing.F) {
 	f.Add("GET", "/api/v1/decisions?range=::ffff:0:0/96&limit=2", []byte(nil))
 	handler := func() http.Handler {
 		decisions := crowdsec.NewMemoryStore(nil)
-		mgr := respond.NewManager(respond.NewMemoryStore(), executors.All(nil, nil, decisions), respond.Options{})
+		mgr := respond.NewManager(respond.NewMemoryStore(), mustExecutors(f, nil, nil, decisions), respond.Options{})
 		return api.NewRespondHandler(mgr, nil, decisions, crowdsec.NewMemoryBouncers(), nil)
 	}
 	h := handler()

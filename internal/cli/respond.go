@@ -46,6 +46,7 @@ func ResponseStores(s store.Store) (crowdsec.Store, crowdsec.BouncerStore, respo
 // respondOpts are the flags every action subcommand shares.
 type respondOpts struct {
 	kubeconfig, kubeContext string
+	ingressAnnotationPrefix string
 	ttl                     time.Duration
 	dryRun                  bool
 	reason, actor           string
@@ -55,6 +56,7 @@ func (o *respondOpts) bind(cmd *cobra.Command) {
 	fs := cmd.PersistentFlags()
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
 	fs.StringVar(&o.kubeContext, "context", "", "kubeconfig context (default: the current context)")
+	fs.StringVar(&o.ingressAnnotationPrefix, "ingress-annotation-prefix", ingressnginx.DefaultAnnotationPrefix, "annotation prefix of the ingress-nginx controller (its --annotations-prefix) for rate-limit actions")
 	fs.StringVar(&o.actor, "actor", "", "who is acting, for the audit trail (default: $USER)")
 	fs.StringVar(&o.reason, "reason", "", "why, for the audit trail (required for changes)")
 	fs.DurationVar(&o.ttl, "ttl", time.Hour, "how long the action lasts before it is reverted (max 24h)")
@@ -83,14 +85,22 @@ func (o *respondOpts) open(ctx context.Context, app *App, withCluster bool) (*re
 		st.Close()
 		return nil, err
 	}
-	execs := executors.All(nil, nil, decisions)
+	execOpts := executors.Options{IngressAnnotationPrefix: o.ingressAnnotationPrefix}
+	execs, err := executors.All(nil, nil, decisions, execOpts)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("--ingress-annotation-prefix: %w", err)
+	}
 	if withCluster {
 		clients, err := cluster.Connect(o.kubeconfig, o.kubeContext)
 		if err != nil {
 			st.Close()
 			return nil, err
 		}
-		execs = executors.All(clients.Client, clients.Dynamic, decisions)
+		if execs, err = executors.All(clients.Client, clients.Dynamic, decisions, execOpts); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("--ingress-annotation-prefix: %w", err)
+		}
 	}
 	mgr := respond.NewManager(actions, execs, respond.Options{Logger: app.Logger})
 	return &respondSession{st: st, mgr: mgr, bouncers: bouncers}, nil

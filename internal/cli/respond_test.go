@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"strings"
@@ -106,5 +107,28 @@ func TestRespondRateLimitWithKubeconfig(t *testing.T) {
 	out, code = run(t, append(base, "revert", actionID(t, out))...)
 	if code != ExitOK || !strings.Contains(out, "reverted") || rps() != "" {
 		t.Fatalf("revert = %d, limit-rps %q: %s", code, rps(), out)
+	}
+
+	// A controller started with --annotations-prefix=ingress.example.com.
+	customRPS := func() string {
+		got, err := kc.Client.NetworkingV1().Ingresses("shop").Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Annotations["ingress.example.com/limit-rps"]
+	}
+	custom := append(base, "--ingress-annotation-prefix", "ingress.example.com")
+	out, code = run(t, append(custom, "ratelimit", "shop/web", "--rps", "9", "--ttl", "10m")...)
+	if code != ExitOK || customRPS() != "9" || rps() != "" {
+		t.Fatalf("ratelimit with a custom prefix = %d, ingress.example.com/limit-rps %q, nginx.ingress.kubernetes.io/limit-rps %q: %s", code, customRPS(), rps(), out)
+	}
+	out, code = run(t, append(base, "revert", actionID(t, out))...) // reverts the names it set, whatever the flag says now
+	if code != ExitOK || customRPS() != "" {
+		t.Fatalf("revert = %d, ingress.example.com/limit-rps %q: %s", code, customRPS(), out)
+	}
+	var stdout, stderr bytes.Buffer
+	code = Execute(ctx, append(base, "--ingress-annotation-prefix", "Not/A/Prefix", "ratelimit", "shop/web", "--rps", "9"), &stdout, &stderr)
+	if code != ExitError || !strings.Contains(stderr.String(), "--ingress-annotation-prefix") || customRPS() != "" {
+		t.Fatalf("bad prefix = %d, want %d and a message naming the flag: %s", code, ExitError, stderr.String())
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/kubeward/kubeward/internal/respond"
 	"github.com/kubeward/kubeward/internal/respond/auto"
 	"github.com/kubeward/kubeward/internal/respond/executors"
+	"github.com/kubeward/kubeward/internal/respond/ingressnginx"
 	"github.com/kubeward/kubeward/internal/server"
 	"github.com/kubeward/kubeward/internal/store"
 	"github.com/kubeward/kubeward/internal/workers"
@@ -27,12 +28,18 @@ import (
 // responseFlags configure the cluster connection and the response side of
 // serve: actions, their reconciler, and the CrowdSec-compatible Local API.
 type responseFlags struct {
-	kubeconfig   string
-	kubeContext  string
-	lapiListen   string
-	auditEvery   time.Duration
-	policyCfg    string
-	respondRules string
+	kubeconfig              string
+	kubeContext             string
+	lapiListen              string
+	auditEvery              time.Duration
+	policyCfg               string
+	respondRules            string
+	ingressAnnotationPrefix string
+
+	// view is the cluster view start built (nil without a cluster): the
+	// image inventory the scanner asks which workloads run an image
+	// (View.WorkloadsRunning).
+	view *cluster.View
 }
 
 func (f *responseFlags) bind(fs *pflag.FlagSet) {
@@ -41,6 +48,7 @@ func (f *responseFlags) bind(fs *pflag.FlagSet) {
 	fs.StringVar(&f.respondRules, "respond-rules", "", "YAML automatic response rules (which alerts trigger which action with which TTL); empty: off; rules only dry-run unless they say enforce: true")
 	fs.DurationVar(&f.auditEvery, "policy-audit-interval", 10*time.Minute, "how often live objects are audited into PolicyReports (wgpolicyk8s.io/v1alpha2 CRDs must be installed); 0: off")
 	fs.StringVar(&f.policyCfg, "policy-audit-config", "", "policy configuration for the background audit (packs, parameters, policies), as for `policy scan --policy-config`")
+	fs.StringVar(&f.ingressAnnotationPrefix, "ingress-annotation-prefix", ingressnginx.DefaultAnnotationPrefix, "annotation prefix of the ingress-nginx controller (its --annotations-prefix) for rate-limit actions")
 	fs.StringVar(&f.lapiListen, "lapi-listen", "", "address of the CrowdSec-compatible Local API for bouncers (GET /v1/decisions, /v1/decisions/stream with X-Api-Key), e.g. :8081; empty: off")
 }
 
@@ -51,8 +59,15 @@ func (f *responseFlags) start(ctx context.Context, set *workers.Set, app *App, s
 	if err != nil {
 		return nil, err
 	}
+	if err := ingressnginx.CheckAnnotationPrefix(f.ingressAnnotationPrefix); err != nil {
+		return nil, fmt.Errorf("--ingress-annotation-prefix: %w", err)
+	}
+	execOpts := executors.Options{IngressAnnotationPrefix: f.ingressAnnotationPrefix}
 	var view *cluster.View
-	execs := executors.All(nil, nil, dec)
+	execs, err := executors.All(nil, nil, dec, execOpts)
+	if err != nil {
+		return nil, err
+	}
 	clients, kerr := cluster.Connect(f.kubeconfig, f.kubeContext)
 	switch {
 	case kerr != nil && f.kubeconfig != "":
@@ -60,7 +75,9 @@ func (f *responseFlags) start(ctx context.Context, set *workers.Set, app *App, s
 	case kerr != nil:
 		app.Logger.Info("no Kubernetes cluster configured: cluster view and Kubernetes actions are off, IP bans work", "reason", kerr)
 	default:
-		execs = executors.All(clients.Client, clients.Dynamic, dec)
+		if execs, err = executors.All(clients.Client, clients.Dynamic, dec, execOpts); err != nil {
+			return nil, fmt.Errorf("--ingress-annotation-prefix: %w", err)
+		}
 		view = cluster.New(clients.Client, 10*time.Minute)
 		sctx, cancel := context.WithTimeout(ctx, time.Minute)
 		err := view.Start(sctx)
@@ -74,6 +91,7 @@ func (f *responseFlags) start(ctx context.Context, set *workers.Set, app *App, s
 			}
 		}
 	}
+	f.view = view
 	mgr := respond.NewManager(actions, execs, respond.Options{Logger: app.Logger})
 	set.Go(ctx, "respond-reconciler", (&respond.Reconciler{Manager: mgr, Logger: app.Logger}).Run)
 	if f.respondRules != "" {
@@ -129,8 +147,9 @@ func (f *responseFlags) startAudit(ctx context.Context, set *workers.Set, app *A
 	return nil
 }
 
-// startAutoRespond consumes detections, violations and alerts and applies
-// the matching response rules (dry-run unless a rule enforces).
+// startAutoRespond consumes detections, violations, alerts and flow
+// anomalies and applies the matching response rules (dry-run unless a rule
+// enforces).
 func startAutoRespond(ctx context.Context, set *workers.Set, app *App, mgr *respond.Manager, b bus.Bus, path string) error {
 	rules, err := auto.LoadRules(path)
 	if err != nil {

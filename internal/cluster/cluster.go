@@ -1,6 +1,9 @@
 // Package cluster gives a read-only view of a Kubernetes cluster from
 // informer caches: cluster information (version, nodes, namespaces,
-// workload counts) and a service map (Ingress → Service → workload → Pods).
+// workload counts), a service map (Ingress → Service → workload → Pods)
+// and the image inventory of every workload (declared images and the image
+// IDs its Pods report), which the scanner uses to say which workloads and
+// Pods run an image.
 package cluster
 
 import (
@@ -27,8 +30,12 @@ type View struct {
 
 // New returns a View over client; resync is the informers' resync period
 // (0 disables resync). Call Start before using it.
+//
+// The caches hold slimmed copies of the objects (see slim): only the
+// fields the View reads, so their memory grows with the number of objects,
+// not with their size (measured by BenchmarkInformerHeap).
 func New(client kubernetes.Interface, resync time.Duration) *View {
-	f := informers.NewSharedInformerFactory(client, resync)
+	f := informers.NewSharedInformerFactoryWithOptions(client, resync, informers.WithTransform(slim))
 	v := &View{client: client, factory: f}
 	// Request every informer the view uses so Start runs them.
 	for _, inf := range []cache.SharedIndexInformer{

@@ -145,7 +145,7 @@ func (v *View) ServiceMap(namespace string) (ServiceMap, error) {
 // Deployment is reported as the Deployment, a Job owned by a CronJob as the
 // CronJob. It returns "" for a Pod without a controller.
 func (v *View) owner(ns string, refs []metav1.OwnerReference) (kind, name string) {
-	ref := metav1.GetControllerOfNoCopy(&metav1.ObjectMeta{OwnerReferences: refs})
+	ref := controllerOf(refs)
 	if ref == nil {
 		return "", ""
 	}
@@ -164,6 +164,16 @@ func (v *View) owner(ns string, refs []metav1.OwnerReference) (kind, name string
 		}
 	}
 	return ref.Kind, ref.Name
+}
+
+// controllerOf returns the owner reference marked as controller, or nil.
+func controllerOf(refs []metav1.OwnerReference) *metav1.OwnerReference {
+	for i := range refs {
+		if c := refs[i].Controller; c != nil && *c {
+			return &refs[i]
+		}
+	}
+	return nil
 }
 
 // ingressServices returns the names of the Services an Ingress routes to,

@@ -37,13 +37,18 @@ const GroupAnomalies = "kubeward-alert-anomalies"
 // KindAnomaly names anomaly messages in metrics.
 const KindAnomaly = "anomaly"
 
+// anomalyWorkloadLabels are the sensor.Anomaly labels copied onto alerts.
+var anomalyWorkloadLabels = []string{"namespace", "pod", "workload", "node"}
+
 // Anomaly converts a message of topic sensor.Topic, the JSON encoding of
 // sensor.Anomaly.
 //
 // The alert is identified by the class and the flow's source address and
 // destination (labels alertname "FlowAnomaly", class, source_ip,
 // destination_ip, destination_port), so a scanner hitting one service
-// many times is one alert. Probabilities and the flow ID are annotations.
+// many times is one alert. When the anomaly names its workload (Hubble
+// anomalies do), namespace, pod, workload and node become labels too.
+// Probabilities and the flow ID are annotations.
 // Severity is high for a flow classified as an attack with probability
 // at least 0.9, medium otherwise (a benign-class flow flagged only by the
 // anomaly detector).
@@ -73,6 +78,15 @@ func (c Converter) Anomaly(msg bus.Message) (alert.Alert, error) {
 	if flow.SrcIP == "" || flow.DstIP == "" {
 		return alert.Alert{}, fmt.Errorf("message %s: anomaly's flow record has no Src IP or Dst IP", coordinates(msg))
 	}
+	src, err := ParseAddr(flow.SrcIP)
+	if err != nil {
+		return alert.Alert{}, fmt.Errorf("message %s: anomaly's flow record: Src IP: %w", coordinates(msg), err)
+	}
+	dst, err := ParseAddr(flow.DstIP)
+	if err != nil {
+		return alert.Alert{}, fmt.Errorf("message %s: anomaly's flow record: Dst IP: %w", coordinates(msg), err)
+	}
+	flow.SrcIP, flow.DstIP = src.String(), dst.String()
 	start, err := eventTime(an.Time, msg)
 	if err != nil {
 		return alert.Alert{}, err
@@ -85,6 +99,13 @@ func (c Converter) Anomaly(msg bus.Message) (alert.Alert, error) {
 		LabelSourceIP: flow.SrcIP, LabelDestinationIP: flow.DstIP}
 	if flow.DstPort != nil {
 		labels[LabelDestinationPort] = strconv.Itoa(*flow.DstPort)
+	}
+	// Sources that know the workload (Hubble) name it; the address labels
+	// above stay those of the flow record.
+	for _, k := range anomalyWorkloadLabels {
+		if v := strings.TrimSpace(an.Labels[k]); v != "" {
+			labels[k] = v
+		}
 	}
 	severity := alert.SeverityMedium
 	if !strings.EqualFold(class, "benign") && an.Verdict.Probability >= 0.9 {

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/kubeward/kubeward/internal/alert"
 	"github.com/kubeward/kubeward/internal/bus"
@@ -68,14 +72,34 @@ var (
 	namespaceFields = []string{"k8s.ns.name", "k8smeta.ns.name", "tetragon.pod.namespace", "ka.target.namespace"}
 	podFields       = []string{"k8s.pod.name", "k8smeta.pod.name", "tetragon.pod.name"}
 	userFields      = []string{"ka.user.name", "user.name"}
+	// sourceIPFields hold the address that made the request or opened the
+	// connection: the apiserver's client (ka.sourceips lists the client
+	// first, then the proxies it came through), Falco's client address of
+	// a socket, the source of a Tetragon connect/listen/close event.
+	sourceIPFields = []string{"ka.sourceips", "fd.cip", "tetragon.net.source_ip"}
+	// destinationIPFields hold the address a connection went to: Falco's
+	// server address, the destination of a Tetragon socket event (the
+	// remote end of an outbound connection, e.g. a command-and-control
+	// server).
+	destinationIPFields = []string{"fd.sip", "tetragon.net.destination_ip"}
 )
+
+var invalidAddresses = promauto.NewCounterVec(prometheus.CounterOpts{
+	Name: "kubeward_alert_source_invalid_addresses_total",
+	Help: "Address fields of detections that are not an IP address, by field; the alert is raised without the address label.",
+}, []string{"field"})
 
 // Detection converts a message of topic detect.Topic, a Falco json_output
 // alert (as detect.Detection encodes it, or as Falco itself writes it).
 //
 // The alert is identified by the rule and the object it fired on: labels
 // alertname (the rule), priority, event_source, and namespace, pod, user,
-// resource and name when the output fields hold them. Event times, process
+// resource and name when the output fields hold them. source_ip and
+// destination_ip are set from the event's addresses (ka.sourceips, fd.cip
+// and tetragon.net.source_ip; fd.sip and tetragon.net.destination_ip) when
+// the output fields hold them and they are IP addresses, so that automatic
+// response rules can ban ${source_ip} or ${destination_ip}; a value that is
+// not an address is counted and left out, never made a label. Event times, process
 // details and the output text are annotations, so repeats of a rule on the
 // same object are one alert. It ends ResolveAfter after the event.
 func (c Converter) Detection(msg bus.Message) (alert.Alert, error) {
@@ -109,6 +133,8 @@ func (c Converter) Detection(msg bus.Message) (alert.Alert, error) {
 	setNonEmpty(labels, LabelNamespace, field(d.OutputFields, namespaceFields...))
 	setNonEmpty(labels, LabelPod, field(d.OutputFields, podFields...))
 	setNonEmpty(labels, LabelUser, field(d.OutputFields, userFields...))
+	setAddress(labels, LabelSourceIP, d.OutputFields, sourceIPFields)
+	setAddress(labels, LabelDestinationIP, d.OutputFields, destinationIPFields)
 	if res := field(d.OutputFields, "ka.target.resource"); res == "pods" {
 		setNonEmpty(labels, LabelPod, field(d.OutputFields, "ka.target.name"))
 	} else if res != "" {
@@ -179,6 +205,79 @@ func field(fields map[string]any, names ...string) string {
 		}
 	}
 	return ""
+}
+
+// setAddress sets labels[name] to the first of the address fields present
+// in the output fields that holds an IP address. A present value that is
+// not one is counted and skipped.
+func setAddress(labels alert.LabelSet, name string, fields map[string]any, names []string) {
+	for _, n := range names {
+		v, ok := fields[n]
+		if !ok || v == nil {
+			continue
+		}
+		text, ok := firstItem(v)
+		if !ok {
+			continue // absent: empty, <NA>, an empty list
+		}
+		addr, err := ParseAddr(text)
+		if err != nil {
+			invalidAddresses.WithLabelValues(n).Inc()
+			continue
+		}
+		labels[name] = addr.String()
+		return
+	}
+}
+
+// firstItem returns the first element of a list-valued output field, or a
+// string field's text. Lists come as JSON arrays (kubeward's engine) or as
+// text, "(a,b)" or "[a,b]" (Falco's rendering of list fields); false when
+// the value is absent.
+func firstItem(v any) (string, bool) {
+	var s string
+	switch v := v.(type) {
+	case string:
+		s = strings.TrimSpace(v)
+		if len(s) >= 2 && (s[0] == '(' && s[len(s)-1] == ')' || s[0] == '[' && s[len(s)-1] == ']') {
+			s = s[1 : len(s)-1]
+		}
+		s, _, _ = strings.Cut(s, ",")
+		s = strings.Trim(strings.TrimSpace(s), `"`)
+	case []any:
+		if len(v) == 0 {
+			return "", false
+		}
+		first, ok := v[0].(string)
+		if !ok {
+			return fmt.Sprint(v[0]), true // not an address: the caller counts it
+		}
+		s = strings.TrimSpace(first)
+	default:
+		return fmt.Sprint(v), true
+	}
+	if s == "" || s == "<NA>" {
+		return "", false
+	}
+	return s, true
+}
+
+// ParseAddr parses an IP address as it may label an alert and be banned:
+// IPv4 or IPv6 text, IPv4-mapped IPv6 written as IPv4, no zone, not the
+// unspecified address. The result's String is the canonical form.
+func ParseAddr(s string) (netip.Addr, error) {
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%q is not an IP address: %w", s, err)
+	}
+	if addr.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("IP address %q has a zone: only global addresses can be acted on", s)
+	}
+	addr = addr.Unmap()
+	if addr.IsUnspecified() {
+		return netip.Addr{}, fmt.Errorf("%q is the unspecified address, not a peer", s)
+	}
+	return addr, nil
 }
 
 // summary strips the "15:04:05.000000000: Priority " prefix that Falco

@@ -60,7 +60,7 @@ type Responder struct {
 	log     *slog.Logger
 
 	mu   sync.Mutex
-	seen map[string]time.Time // rule/fingerprint → until when a dry run is not repeated
+	seen map[string]time.Time // rule/target → until when a dry run is not repeated
 }
 
 // New returns a Responder. now and logger default to time.Now and
@@ -89,7 +89,7 @@ func New(m *respond.Manager, rules []Rule, now func() time.Time, logger *slog.Lo
 // Handle applies every rule matching a firing alert and returns the
 // actions it recorded. A target that already has a live action of the
 // rule's kind is not an error (the response is already in place); a dry
-// run is repeated for the same alert only after its TTL.
+// run of a rule on the same target is repeated only after its TTL.
 func (r *Responder) Handle(ctx context.Context, a alert.Alert) ([]respond.Action, error) {
 	now := r.now()
 	if a.Resolved(now) {
@@ -107,7 +107,11 @@ func (r *Responder) Handle(ctx context.Context, a alert.Alert) ([]respond.Action
 			r.log.WarnContext(ctx, "auto response: alert lacks a label the rule's target or params name", "rule", rule.Name, "alert", a.Name())
 			continue
 		}
-		key := rule.Name + "/" + a.Fingerprint().String()
+		// A dry run is recorded once per rule and target within the TTL, as
+		// an enforced action is live once per kind and target: alerts that
+		// differ only in labels the action does not use (e.g. the ports a
+		// scanner probed) are the same response.
+		key := rule.Name + "/" + req.Target.String()
 		if req.DryRun && !r.firstDryRun(key, now, rule.TTL) {
 			continue
 		}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -13,6 +15,7 @@ import (
 	"github.com/kubeward/kubeward/internal/alert/source"
 	"github.com/kubeward/kubeward/internal/bus"
 	"github.com/kubeward/kubeward/internal/detect"
+	"github.com/kubeward/kubeward/internal/flow/sensor"
 	"github.com/kubeward/kubeward/internal/policy/admission"
 	"github.com/kubeward/kubeward/internal/respond"
 )
@@ -27,15 +30,22 @@ var messagesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 	Help: "Bus messages read by the automatic responder, by topic and result (handled; malformed: not a valid alert, dead-lettered; invalid: a matching rule built an action the executor refused).",
 }, []string{"topic", "result"})
 
-// ConsumeOptions returns the options to consume the detection, policy
-// violation and alert topics in Group.
+// topics are the topics the automatic responder reads: runtime detections,
+// admission policy violations, ready-made alerts and flow anomalies (whose
+// alerts carry the source_ip label that IP-ban rules name).
+var topics = []string{detect.Topic, admission.TopicViolations, source.TopicAlerts, sensor.Topic}
+
+// ConsumeOptions returns the options to consume, in Group, the topics the
+// automatic responder reads: runtime detections, admission policy
+// violations, ready-made alerts and flow anomalies.
 func ConsumeOptions() bus.ConsumeOptions {
-	return bus.ConsumeOptions{Group: Group, Topics: []string{detect.Topic, admission.TopicViolations, source.TopicAlerts}}
+	return bus.ConsumeOptions{Group: Group, Topics: slices.Clone(topics)}
 }
 
-// NewHandler returns the bus handler that converts each message with conv
-// (by its topic) and passes the alert to r. A message that is not a valid
-// alert, or of a topic it does not read, is rejected (dead-lettered). An
+// NewHandler returns the bus handler that converts each message of the
+// topics of ConsumeOptions with conv (by its topic) and passes the alert
+// to r. A message that is not a valid alert, or of a topic it does not
+// read, is rejected (dead-lettered). An
 // action the executor refuses as invalid (e.g. a label that is not an IP
 // address) is logged and counted, not retried; any other failure (the
 // action store) makes the batch be redelivered: enforced actions already
@@ -49,6 +59,7 @@ func NewHandler(r *Responder, conv source.Converter, logger *slog.Logger) bus.Ha
 		detect.Topic:              conv.Detection,
 		admission.TopicViolations: conv.Violation,
 		source.TopicAlerts:        conv.Alert,
+		sensor.Topic:              conv.Anomaly,
 	}
 	return func(ctx context.Context, batch []bus.Message) error {
 		var rejected []bus.Rejected
@@ -77,7 +88,7 @@ func NewHandler(r *Responder, conv source.Converter, logger *slog.Logger) bus.Ha
 func convertMessage(converters map[string]source.ConvertFunc, msg bus.Message) (alert.Alert, error) {
 	convert, ok := converters[msg.Topic]
 	if !ok {
-		return alert.Alert{}, fmt.Errorf("topic %q is not one the automatic responder reads (%s, %s, %s)", msg.Topic, detect.Topic, admission.TopicViolations, source.TopicAlerts)
+		return alert.Alert{}, fmt.Errorf("topic %q is not one the automatic responder reads (%s)", msg.Topic, strings.Join(topics, ", "))
 	}
 	return convert(msg)
 }

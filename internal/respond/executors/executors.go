@@ -15,13 +15,25 @@ import (
 	"github.com/kubeward/kubeward/internal/respond/tetragon"
 )
 
+// Options configure the executors.
+type Options struct {
+	// IngressAnnotationPrefix is the annotation prefix of the
+	// ingress-nginx controller (its --annotations-prefix); empty means
+	// ingressnginx.DefaultAnnotationPrefix.
+	IngressAnnotationPrefix string
+}
+
 // All returns the executors of every kind. Kinds whose dependency is nil
 // are left out: without client and dyn only ip-ban is offered, without
-// decisions ip-ban is not.
-func All(client kubernetes.Interface, dyn dynamic.Interface, decisions crowdsec.Store) map[respond.Kind]respond.Executor {
+// decisions ip-ban is not. It fails on invalid options.
+func All(client kubernetes.Interface, dyn dynamic.Interface, decisions crowdsec.Store, opts Options) (map[respond.Kind]respond.Executor, error) {
 	m := map[respond.Kind]respond.Executor{}
 	if client != nil {
-		m[ingressnginx.Kind] = ingressnginx.New(client)
+		ing, err := ingressnginx.New(client, ingressnginx.Options{AnnotationPrefix: opts.IngressAnnotationPrefix})
+		if err != nil {
+			return nil, err
+		}
+		m[ingressnginx.Kind] = ing
 	}
 	if dyn != nil {
 		m[quarantine.Kind] = quarantine.New(dyn)
@@ -31,5 +43,5 @@ func All(client kubernetes.Interface, dyn dynamic.Interface, decisions crowdsec.
 	if decisions != nil {
 		m[ipban.Kind] = ipban.New(decisions)
 	}
-	return m
+	return m, nil
 }

@@ -1,6 +1,7 @@
 // Package ingressnginx rate-limits an Ingress served by ingress-nginx by
-// setting its nginx.ingress.kubernetes.io/limit-* annotations, and restores
-// the previous annotations byte for byte on revert.
+// setting its nginx.ingress.kubernetes.io/limit-* annotations (or those of
+// the prefix the controller was started with, its --annotations-prefix),
+// and restores the previous annotations byte for byte on revert.
 //
 // Changes are JSON merge patches carrying the resourceVersion read just
 // before (an optimistic-concurrency precondition: the apiserver answers 409
@@ -25,6 +26,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubeward/kubeward/internal/respond"
@@ -33,11 +35,12 @@ import (
 // Kind is the action kind this package executes.
 const Kind respond.Kind = "ingress-nginx-rate-limit"
 
-// AnnotationPrefix prefixes every annotation the executor manages.
-const AnnotationPrefix = "nginx.ingress.kubernetes.io/"
+// DefaultAnnotationPrefix is the annotation prefix ingress-nginx reads
+// unless its controller runs with --annotations-prefix.
+const DefaultAnnotationPrefix = "nginx.ingress.kubernetes.io"
 
 // Params understood by the executor (Request.Params keys) and the
-// annotation each sets (AnnotationPrefix + key).
+// annotation each sets (prefix + "/" + key).
 const (
 	ParamRPS             = "limit-rps"
 	ParamRPM             = "limit-rpm"
@@ -59,21 +62,57 @@ type undo struct {
 // Executor implements respond.Executor for Kind.
 type Executor struct {
 	client kubernetes.Interface
+	prefix string // annotation prefix with its trailing "/"
 }
 
-// New returns an Executor using client.
-func New(client kubernetes.Interface) *Executor { return &Executor{client: client} }
+// Options configure an Executor.
+type Options struct {
+	// AnnotationPrefix is the annotation prefix the ingress-nginx
+	// controller reads (the value of its --annotations-prefix flag);
+	// empty means DefaultAnnotationPrefix. Actions record the full
+	// annotation names they set, so changing the prefix later still
+	// reverts exactly what an action applied.
+	AnnotationPrefix string
+}
+
+// New returns an Executor using client. It refuses an annotation prefix
+// that cannot prefix an annotation name (a DNS subdomain of at most 253
+// characters, as Kubernetes requires).
+func New(client kubernetes.Interface, opts Options) (*Executor, error) {
+	prefix := opts.AnnotationPrefix
+	if prefix == "" {
+		prefix = DefaultAnnotationPrefix
+	}
+	if err := CheckAnnotationPrefix(prefix); err != nil {
+		return nil, err
+	}
+	return &Executor{client: client, prefix: prefix + "/"}, nil
+}
+
+// CheckAnnotationPrefix reports whether prefix (without the trailing "/")
+// can prefix the annotations the executor sets.
+func CheckAnnotationPrefix(prefix string) error {
+	if errs := validation.IsDNS1123Subdomain(prefix); len(errs) > 0 {
+		return fmt.Errorf("ingress-nginx annotation prefix %q: %s (give the value of the controller's --annotations-prefix, e.g. %s)", prefix, strings.Join(errs, "; "), DefaultAnnotationPrefix)
+	}
+	return nil
+}
+
+// AnnotationPrefix returns the prefix of the annotations the executor
+// sets, with its trailing "/".
+func (e *Executor) AnnotationPrefix() string { return e.prefix }
 
 // Validate implements respond.Executor: the target must be an Ingress, at
 // least one of limit-rps, limit-rpm, limit-connections must be set, numbers
 // must be positive integers, and limit-whitelist a comma-separated list of
 // IPs or CIDR ranges.
 func (e *Executor) Validate(req respond.Request) error {
-	_, err := annotations(req)
+	_, err := e.annotations(req)
 	return err
 }
 
-func annotations(req respond.Request) (map[string]string, error) {
+// annotations returns the annotations req sets, by full name.
+func (e *Executor) annotations(req respond.Request) (map[string]string, error) {
 	if req.Target.Kind != "Ingress" {
 		return nil, fmt.Errorf("%w: %s acts on an Ingress, not a %q", respond.ErrInvalid, Kind, req.Target.Kind)
 	}
@@ -105,7 +144,7 @@ func annotations(req respond.Request) (map[string]string, error) {
 			return nil, fmt.Errorf("%w: unknown parameter %q; use %s, %s, %s, %s or %s", respond.ErrInvalid, k,
 				ParamRPS, ParamRPM, ParamConnections, ParamBurstMultiplier, ParamWhitelist)
 		}
-		out[AnnotationPrefix+k] = v
+		out[e.prefix+k] = v
 	}
 	if req.Params[ParamRPS] == "" && req.Params[ParamRPM] == "" && req.Params[ParamConnections] == "" {
 		return nil, fmt.Errorf("%w: set at least one of %s, %s, %s", respond.ErrInvalid, ParamRPS, ParamRPM, ParamConnections)
@@ -115,7 +154,7 @@ func annotations(req respond.Request) (map[string]string, error) {
 
 // Apply implements respond.Executor.
 func (e *Executor) Apply(ctx context.Context, a respond.Action) (json.RawMessage, error) {
-	want, err := annotations(a.Request)
+	want, err := e.annotations(a.Request)
 	if err != nil {
 		return nil, err
 	}

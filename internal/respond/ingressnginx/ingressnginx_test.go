@@ -40,7 +40,7 @@ func TestValidate(t *testing.T) {
 		{"unknown param", ing, map[string]string{"limit-rps": "1", "configuration-snippet": "x"}, false},
 		{"wrong kind", respond.Target{Kind: "Service", Namespace: "ns", Name: "web"}, map[string]string{"limit-rps": "1"}, false},
 	}
-	ex := ingressnginx.New(nil)
+	ex := mustNew(t, nil, "")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := ex.Validate(respond.Request{Kind: ingressnginx.Kind, Target: tt.target, Params: tt.params})
@@ -54,11 +54,23 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// mustNew returns an executor with the annotation prefix (default when
+// empty).
+func mustNew(tb testing.TB, client kubernetes.Interface, prefix string) *ingressnginx.Executor {
+	tb.Helper()
+	ex, err := ingressnginx.New(client, ingressnginx.Options{AnnotationPrefix: prefix})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ex
+}
+
 type env struct {
 	client kubernetes.Interface
 	store  *respond.MemoryStore
 	clock  *respondtest.Clock
 	mgr    *respond.Manager
+	prefix string // annotation prefix; empty: the default
 }
 
 func newEnv(client kubernetes.Interface) *env {
@@ -69,7 +81,11 @@ func newEnv(client kubernetes.Interface) *env {
 
 // restart returns a new Manager on the same store, as after a process restart.
 func (e *env) restart() *respond.Manager {
-	return respond.NewManager(e.store, map[respond.Kind]respond.Executor{ingressnginx.Kind: ingressnginx.New(e.client)}, respond.Options{Now: e.clock.Now})
+	ex, err := ingressnginx.New(e.client, ingressnginx.Options{AnnotationPrefix: e.prefix})
+	if err != nil {
+		panic(err) // the tests' prefixes are valid
+	}
+	return respond.NewManager(e.store, map[respond.Kind]respond.Executor{ingressnginx.Kind: ex}, respond.Options{Now: e.clock.Now})
 }
 
 // ingress creates a namespace and an Ingress with user annotations.
@@ -152,8 +168,8 @@ func TestAgainstAPIServer(t *testing.T) {
 		}
 		got := e.get(t, "apply-revert").Annotations
 		for k, v := range map[string]string{"limit-rps": "10", "limit-rpm": "300", "limit-whitelist": "10.0.0.0/8"} {
-			if got[ingressnginx.AnnotationPrefix+k] != v {
-				t.Errorf("annotation %s = %q, want %q", k, got[ingressnginx.AnnotationPrefix+k], v)
+			if got[ingressnginx.DefaultAnnotationPrefix+"/"+k] != v {
+				t.Errorf("annotation %s = %q, want %q", k, got[ingressnginx.DefaultAnnotationPrefix+"/"+k], v)
 			}
 		}
 		if got["example.com/owner"] != "team-web" {
@@ -278,7 +294,7 @@ func TestAgainstAPIServer(t *testing.T) {
 		if err := e.store.Update(ctx, &a); err != nil {
 			t.Fatal(err)
 		}
-		if err := ingressnginx.New(cluster.Client).Revert(ctx, a); err != nil {
+		if err := mustNew(t, cluster.Client, "").Revert(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 		if n, err := e.restart().ReconcileOnce(ctx); err != nil || n != 1 {

@@ -197,7 +197,8 @@ func checkAlert(t *testing.T, a *Anomaly, srcIP, class, dstIP, dstPort string) {
 	if err != nil {
 		t.Fatalf("the alert pipeline refused the anomaly: %v\n%s", err, body)
 	}
-	want := map[string]string{"alertname": "FlowAnomaly", source.LabelClass: class, source.LabelSourceIP: srcIP, source.LabelDestinationIP: dstIP}
+	want := map[string]string{"alertname": "FlowAnomaly", source.LabelClass: class, source.LabelSourceIP: srcIP, source.LabelDestinationIP: dstIP,
+		"namespace": a.Window.Namespace, "pod": a.Window.Pod, "workload": msg.Labels[LabelWorkload]}
 	if dstPort != "" {
 		want[source.LabelDestinationPort] = dstPort
 	}
