@@ -22,7 +22,7 @@ if [ ! -x "$osv" ]; then
   (cd "$work" && GOBIN=$work/bin GOFLAGS=-mod=mod go install "github.com/google/osv-scanner/v2/cmd/osv-scanner@$version")
 fi
 kw=$work/bin/kubeward
-(cd "$root" && go build -o "$kw" ./cmd/kubeward)
+(cd "$root" && go build -trimpath -tags kustomize_disable_go_plugin_support -o "$kw" ./cmd/kubeward)
 
 # The same advisories for both: the Go vulndb and PyPA records.
 python3 "$root/bench/scan/mkosvdb.py" "$data" "$work/osvdb"

@@ -88,7 +88,7 @@ func RespondRoutes(d RespondDeps) []Route {
 				limitParam, offsetParam,
 			}},
 		{Method: "GET", Path: "/api/v1/service-map", Role: auth.RoleViewer, Handler: h.serviceMap,
-			Summary: "Ingress → Service → workload graph",
+			Summary: "Ingress → Service → workload → Pod graph with the NetworkPolicies that select each workload and Pod (selection only; rules are not evaluated)",
 			Query:   []Param{{Name: "namespace", Type: "string", Description: "only this namespace (default: all)"}}},
 		{Method: "GET", Path: "/api/v1/decisions", Role: auth.RoleViewer, Handler: h.listDecisions,
 			Summary: "Active IP and range decisions served to CrowdSec bouncers",

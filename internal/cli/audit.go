@@ -40,6 +40,7 @@ type ruleFlags struct {
 	clusterName string
 	source      string
 	minPriority string
+	extraFields detect.ExtraOutputFields
 }
 
 func (r *ruleFlags) bind(f *pflag.FlagSet) {
@@ -48,6 +49,8 @@ func (r *ruleFlags) bind(f *pflag.FlagSet) {
 	f.StringVar(&r.clusterName, "cluster-name", "", "value of the ka.cluster.name field")
 	f.StringVar(&r.source, "source", "auto", "event source of input files: auto, k8s_audit, tetragon or falco_alert")
 	f.StringVar(&r.minPriority, "min-priority", "debug", "load only rules at least this severe (Falco's priority setting)")
+	r.extraFields = detect.DefaultExtraOutputFields()
+	f.Var(&r.extraFields, "detect-extra-field", "add FIELD to the output_fields of every detection of SOURCE, as SOURCE:FIELD (repeatable, like Falco's append_output; defaults: k8s_audit:ka.sourceips, tetragon:tetragon.net.source_ip, tetragon:tetragon.net.destination_ip)")
 }
 
 // eventSource validates --source.
@@ -87,6 +90,8 @@ func (r *ruleFlags) engine(app *App) (*detect.Engine, error) {
 		MinPriority: &minPriority,
 		Hostname:    host,
 		Logger:      app.Logger,
+
+		ExtraOutputFields: r.extraFields,
 	})
 }
 

@@ -1,9 +1,9 @@
 // Package cluster gives a read-only view of a Kubernetes cluster from
 // informer caches: cluster information (version, nodes, namespaces,
-// workload counts), a service map (Ingress → Service → workload → Pods)
-// and the image inventory of every workload (declared images and the image
-// IDs its Pods report), which the scanner uses to say which workloads and
-// Pods run an image.
+// workload counts), a service map (Ingress → Service → workload → Pods,
+// with the NetworkPolicies that select the Pods) and the image inventory of
+// every workload (declared images and the image IDs its Pods report), which
+// the scanner uses to say which workloads and Pods run an image.
 package cluster
 
 import (
@@ -44,7 +44,7 @@ func New(client kubernetes.Interface, resync time.Duration) *View {
 		f.Apps().V1().Deployments().Informer(), f.Apps().V1().StatefulSets().Informer(),
 		f.Apps().V1().DaemonSets().Informer(), f.Apps().V1().ReplicaSets().Informer(),
 		f.Batch().V1().Jobs().Informer(), f.Batch().V1().CronJobs().Informer(),
-		f.Networking().V1().Ingresses().Informer(),
+		f.Networking().V1().Ingresses().Informer(), f.Networking().V1().NetworkPolicies().Informer(),
 	} {
 		v.synced = append(v.synced, inf.HasSynced)
 	}
@@ -55,7 +55,7 @@ func New(client kubernetes.Interface, resync time.Duration) *View {
 func (v *View) Start(ctx context.Context) error {
 	v.factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), v.synced...) {
-		return fmt.Errorf("cluster: informer caches did not sync: %w (check the apiserver is reachable and kubeward may list nodes, namespaces, pods, services, workloads and ingresses)", context.Cause(ctx))
+		return fmt.Errorf("cluster: informer caches did not sync: %w (check the apiserver is reachable and kubeward may list nodes, namespaces, pods, services, workloads, ingresses and networkpolicies)", context.Cause(ctx))
 	}
 	return nil
 }

@@ -25,7 +25,8 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // seed creates a small shop: an Ingress to two Services (one missing), a
-// Deployment with a ReplicaSet and two Pods, a StatefulSet with one Pod, a
+// Deployment with a ReplicaSet and two Pods (one of them labelled
+// track=canary), a StatefulSet with one Pod, a
 // bare Pod behind its own Service, and one ready control-plane node. There
 // is no controller-manager, so the test creates the ReplicaSet and Pods.
 func seed(t *testing.T, c kubernetes.Interface) {
@@ -62,7 +63,7 @@ func seed(t *testing.T, c kubernetes.Interface) {
 	}
 	rsOwner := []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: &yes}}
 	pod("web-5d8f-a", webLabels, rsOwner)
-	pod("web-5d8f-b", webLabels, rsOwner)
+	pod("web-5d8f-b", map[string]string{"app": "web", "track": "canary"}, rsOwner)
 	dbLabels := map[string]string{"app": "db"}
 	sts, err := c.AppsV1().StatefulSets(ns).Create(ctx, &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "db"},
 		Spec: appsv1.StatefulSetSpec{Selector: &metav1.LabelSelector{MatchLabels: dbLabels}, Template: tmpl(dbLabels)}}, metav1.CreateOptions{})
@@ -106,6 +107,7 @@ func seed(t *testing.T, c kubernetes.Interface) {
 func TestAgainstAPIServer(t *testing.T) {
 	kc := kubetest.Start(t, kubetest.Options{})
 	seed(t, kc.Client)
+	seedPolicies(t, kc.Client)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	view := cluster.New(kc.Client, 0)
@@ -169,6 +171,7 @@ func TestAgainstAPIServer(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("service map differs from %s:\n%s", path, got)
 		}
+		checkPolicies(t, m)
 		all, err := view.ServiceMap("")
 		if err != nil {
 			t.Fatal(err)
@@ -177,4 +180,6 @@ func TestAgainstAPIServer(t *testing.T) {
 			t.Errorf("all namespaces: %d nodes, want %d", len(all.Nodes), len(m.Nodes)+1)
 		}
 	})
+
+	t.Run("network policy changes", func(t *testing.T) { testPolicyChanges(ctx, t, kc.Client, view) })
 }

@@ -13,6 +13,8 @@ import (
 
 // ServiceMap is a graph of how traffic reaches Pods: Ingress → Service →
 // workload → Pod (a Pod without a controller hangs off the Service itself).
+// Workload and Pod nodes carry the NetworkPolicies that select their Pods
+// (selection only; see NetworkPolicies for what is not evaluated).
 type ServiceMap struct {
 	// Nodes, sorted by ID.
 	Nodes []MapNode `json:"nodes"`
@@ -29,6 +31,10 @@ type MapNode struct {
 	Name      string `json:"name"`
 	// Missing marks a Service an Ingress refers to that does not exist.
 	Missing bool `json:"missing,omitempty"`
+	// NetworkPolicies are the NetworkPolicies that apply to a Pod, or to
+	// the Pods of a workload that are in the map; set on Pod and workload
+	// nodes only (nil on Ingresses and Services).
+	NetworkPolicies *NetworkPolicies `json:"networkPolicies,omitempty"`
 }
 
 // MapEdge connects two nodes by ID.
@@ -103,10 +109,16 @@ func (v *View) ServiceMap(namespace string) (ServiceMap, error) {
 			g.edges[MapEdge{From: from, To: to}] = true
 		}
 	}
+	policies, err := v.networkPolicies(namespace)
+	if err != nil {
+		return ServiceMap{}, err
+	}
 	podsByNS := map[string][]*corev1.Pod{}
 	for _, p := range pods {
 		podsByNS[p.Namespace] = append(podsByNS[p.Namespace], p)
 	}
+	podPolicies := map[string]*NetworkPolicies{} // Pod ID → policies
+	workloadPods := map[string]map[string]bool{} // workload ID → Pod IDs
 	for _, s := range svcs {
 		if len(s.Spec.Selector) == 0 {
 			continue // no selector: endpoints are managed by hand
@@ -118,6 +130,9 @@ func (v *View) ServiceMap(namespace string) (ServiceMap, error) {
 				continue
 			}
 			pod := g.node("Pod", p.Namespace, p.Name)
+			if _, done := podPolicies[pod]; !done {
+				podPolicies[pod] = policies.forPod(p.Namespace, labels.Set(p.Labels))
+			}
 			kind, name := v.owner(p.Namespace, p.OwnerReferences)
 			if kind == "" {
 				g.edges[MapEdge{From: svc, To: pod}] = true
@@ -126,7 +141,25 @@ func (v *View) ServiceMap(namespace string) (ServiceMap, error) {
 			wl := g.node(kind, p.Namespace, name)
 			g.edges[MapEdge{From: svc, To: wl}] = true
 			g.edges[MapEdge{From: wl, To: pod}] = true
+			if workloadPods[wl] == nil {
+				workloadPods[wl] = map[string]bool{}
+			}
+			workloadPods[wl][pod] = true
 		}
+	}
+	for id, np := range podPolicies {
+		n := g.nodes[id]
+		n.NetworkPolicies = np
+		g.nodes[id] = n
+	}
+	for id, pods := range workloadPods {
+		each := make([]*NetworkPolicies, 0, len(pods))
+		for pod := range pods {
+			each = append(each, podPolicies[pod])
+		}
+		n := g.nodes[id]
+		n.NetworkPolicies = mergePolicies(each)
+		g.nodes[id] = n
 	}
 
 	m := ServiceMap{}

@@ -21,8 +21,11 @@ import (
 // owner references; Pod container names and images, node name, phase and
 // container statuses' name, image and image ID; workload selectors and
 // pod templates' labels and container images; Service selectors; Ingress
-// backends; Node role labels, unschedulable, readiness and kubelet version;
-// Namespace names.
+// backends; NetworkPolicy pod selectors and policy types (omitted types
+// filled in as the apiserver does, so the rules need not be kept); Node
+// role labels, unschedulable, readiness and kubelet version; Namespace
+// names. NetworkPolicies and Namespaces keep only name, namespace, UID and
+// resourceVersion of their metadata.
 func slim(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *corev1.Pod:
@@ -69,6 +72,11 @@ func slim(obj any) (any, error) {
 			spec.Rules = append(spec.Rules, networkingv1.IngressRule{IngressRuleValue: networkingv1.IngressRuleValue{HTTP: http}})
 		}
 		return &networkingv1.Ingress{ObjectMeta: slimMeta(o.ObjectMeta), Spec: spec}, nil
+	case *networkingv1.NetworkPolicy:
+		return &networkingv1.NetworkPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: o.Name, Namespace: o.Namespace, UID: o.UID, ResourceVersion: o.ResourceVersion},
+			Spec:       networkingv1.NetworkPolicySpec{PodSelector: o.Spec.PodSelector, PolicyTypes: effectivePolicyTypes(o.Spec)},
+		}, nil
 	case *corev1.Node:
 		meta := slimMeta(o.ObjectMeta)
 		meta.Labels = nil

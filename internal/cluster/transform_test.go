@@ -147,6 +147,18 @@ func TestSlim(t *testing.T) {
 				Status: corev1.NodeStatus{NodeInfo: corev1.NodeSystemInfo{KubeletVersion: "v1.37.2"}, Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}},
 		{"namespace", &corev1.Namespace{ObjectMeta: bulky("shop"), Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive}},
 			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", UID: "u2", ResourceVersion: "7"}}},
+		{"networkpolicy keeps selector and types", &networkingv1.NetworkPolicy{ObjectMeta: bulky("np"), Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: *sel, PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+			Egress: []networkingv1.NetworkPolicyEgressRule{{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "10.0.0.0/8"}}}}}}},
+			&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "np", Namespace: "shop", UID: "u2", ResourceVersion: "7"},
+				Spec: networkingv1.NetworkPolicySpec{PodSelector: *sel, PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}}}},
+		{"networkpolicy without types and rules is ingress", &networkingv1.NetworkPolicy{ObjectMeta: bulky("deny")},
+			&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "deny", Namespace: "shop", UID: "u2", ResourceVersion: "7"},
+				Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}}}},
+		{"networkpolicy without types but egress rules is both", &networkingv1.NetworkPolicy{ObjectMeta: bulky("both"), Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: *sel, Ingress: []networkingv1.NetworkPolicyIngressRule{{}}, Egress: []networkingv1.NetworkPolicyEgressRule{{}}}},
+			&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "both", Namespace: "shop", UID: "u2", ResourceVersion: "7"},
+				Spec: networkingv1.NetworkPolicySpec{PodSelector: *sel, PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}}}},
 		{"tombstone passes unchanged", cache.DeletedFinalStateUnknown{Key: "shop/web"}, cache.DeletedFinalStateUnknown{Key: "shop/web"}},
 	}
 	for _, tt := range tests {

@@ -18,7 +18,9 @@ type Detection struct {
 	// Output is the rule's output with its %fields substituted (<NA> for
 	// fields the event does not have).
 	Output string
-	// Fields are the values of the fields the output refers to, in order.
+	// Fields are the values of the fields the output refers to, in order,
+	// followed by those of the engine's extra output fields of the source
+	// (Config.ExtraOutputFields) that the event has.
 	Fields   []condition.FieldValue
 	Tags     []string
 	Time     time.Time

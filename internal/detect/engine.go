@@ -58,6 +58,12 @@ type Config struct {
 	MinPriority *rules.Priority
 	// Hostname is reported in detections (Falco's "hostname").
 	Hostname string
+	// ExtraOutputFields are fields added to the output fields of every
+	// detection of a source (Falco's append_output extra_fields); nil
+	// means DefaultExtraOutputFields for the configured sources, an empty
+	// map none. Naming a source not in Sources, or a field its table does
+	// not have, is an error.
+	ExtraOutputFields ExtraOutputFields
 	// Logger receives load warnings; nil discards them.
 	Logger *slog.Logger
 }
@@ -73,6 +79,7 @@ type sourceRules struct {
 	name     string
 	rules    []*rules.CompiledRule[*event.Event]
 	counters []prometheus.Counter // detections per rule, parallel to rules
+	extras   []ruleOutput         // output fields per rule, parallel to rules
 	pool     sync.Pool
 	events   prometheus.Counter
 	latency  prometheus.Observer
@@ -103,11 +110,23 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("compiling rules: %w", err)
 	}
 	ruleWarnings.Add(float64(len(compiled.Warnings)))
+	extraNames, err := resolveExtraFields(cfg.ExtraOutputFields, cfg.Sources)
+	if err != nil {
+		ruleLoadFailures.WithLabelValues(StageCompile).Inc()
+		return nil, err
+	}
 	e := &Engine{sources: map[string]*sourceRules{}, hostname: cfg.Hostname, warnings: compiled.Warnings}
+	extras := map[string][]extraField{}
 	for _, s := range cfg.Sources {
 		slots := compiled.Slots[s.Name]
 		if slots == nil {
 			slots = condition.NewSlots[*event.Event]()
+		}
+		// Bound before any Ctx exists, so every Ctx of the pool knows
+		// the extra fields' slots.
+		if extras[s.Name], err = compileExtraFields(s.Name, extraNames[s.Name], s.Fields, slots); err != nil {
+			ruleLoadFailures.WithLabelValues(StageCompile).Inc()
+			return nil, err
 		}
 		sr := &sourceRules{name: s.Name, events: eventsProcessed.WithLabelValues(s.Name), latency: evalSeconds.WithLabelValues(s.Name)}
 		sr.pool.New = func() any { return condition.NewCtx(slots) }
@@ -120,6 +139,8 @@ func New(cfg Config) (*Engine, error) {
 		sr := e.sources[r.Source]
 		sr.rules = append(sr.rules, r)
 		sr.counters = append(sr.counters, detectionsTotal.WithLabelValues(r.Name, r.Priority.String()))
+		x := ruleExtras(r.Output, extras[r.Source])
+		sr.extras = append(sr.extras, ruleOutput{extras: x, fields: len(r.Output.FieldNames()) + len(x)})
 	}
 	if cfg.Logger != nil {
 		for _, w := range e.warnings {
@@ -161,7 +182,7 @@ func (e *Engine) Evaluate(dst []Detection, ev *event.Event) []Detection {
 			Priority: r.Priority,
 			Source:   ev.Source,
 			Output:   r.Output.Render(ctx),
-			Fields:   r.Output.Fields(ctx),
+			Fields:   sr.extras[i].fieldValues(r.Output, ctx),
 			Tags:     r.Tags,
 			Time:     ev.Time,
 			Hostname: e.hostname,

@@ -15,11 +15,12 @@ import (
 	"github.com/kubeward/kubeward/internal/shareddata"
 )
 
-// addressOutputs makes the rules under test report the event's addresses,
-// as an operator does to drive IP bans from detections: it appends
-// %ka.sourceips to an upstream k8s audit rule and %tetragon.net.source_ip
-// to a Tetragon rule (Falco's override: {output: append}). The upstream
-// outputs do not carry them.
+// addressOutputs makes the rules under test name the event's addresses in
+// their outputs, as an operator may do: it appends %ka.sourceips to an
+// upstream k8s audit rule and %tetragon.net.source_ip to a Tetragon rule
+// (Falco's override: {output: append}). The upstream outputs do not carry
+// them; the engine's default extra output fields
+// (detect.DefaultExtraOutputFields) add them to the output fields anyway.
 const addressOutputs = `
 - rule: Attach/Exec Pod
   output: src=%ka.sourceips
@@ -30,14 +31,19 @@ const addressOutputs = `
 `
 
 // addressEngine is the real engine over the upstream k8s audit rules and
-// kubeward's Tetragon rules, with addressOutputs when withAddresses.
-func addressEngine(t *testing.T, withAddresses bool) *detect.Engine {
+// kubeward's Tetragon rules, with addressOutputs when withAddresses and
+// without extra output fields when noExtras.
+func addressEngine(t *testing.T, withAddresses, noExtras bool) *detect.Engine {
 	t.Helper()
 	files := []rules.File{{Name: "k8s_audit_rules.yaml", Data: shareddata.Read(t, "falco/k8s_audit_rules.yaml")}, tetragon.DefaultRules()}
 	if withAddresses {
 		files = append(files, rules.File{Name: "addresses.yaml", Data: []byte(addressOutputs)})
 	}
-	e, err := detect.New(detect.Config{Rules: files, Hostname: "test-host"})
+	cfg := detect.Config{Rules: files, Hostname: "test-host"}
+	if noExtras {
+		cfg.ExtraOutputFields = detect.ExtraOutputFields{}
+	}
+	e, err := detect.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,20 +94,24 @@ func TestDetectionAddresses(t *testing.T) {
 		path          string
 		rule          string
 		withAddresses bool
+		noExtras      bool // the engine adds no extra output fields
 		wantSrc       bool // source_ip is the event's source address
 		wantDst       bool // destination_ip is the event's destination
 	}{
-		{"audit exec, upstream output", exec, "Attach/Exec Pod", false, false, false},
-		{"audit exec, output with ka.sourceips", exec, "Attach/Exec Pod", true, true, false},
-		{"tetragon netcat, kubeward output", netcat, "Tetragon Netcat Outbound Connection", false, false, true},
-		{"tetragon netcat, output with source", netcat, "Tetragon Netcat Outbound Connection", true, true, true},
-		{"tetragon C2 from /tmp", c2, "Tetragon Outbound Connection From Temporary Directory Binary", false, false, true},
+		{"audit exec, upstream output", exec, "Attach/Exec Pod", false, false, true, false},
+		{"audit exec, upstream output, no extra fields", exec, "Attach/Exec Pod", false, true, false, false},
+		{"audit exec, output with ka.sourceips", exec, "Attach/Exec Pod", true, false, true, false},
+		{"audit exec, output with ka.sourceips, no extra fields", exec, "Attach/Exec Pod", true, true, true, false},
+		{"tetragon netcat, kubeward output", netcat, "Tetragon Netcat Outbound Connection", false, false, true, true},
+		{"tetragon netcat, kubeward output, no extra fields", netcat, "Tetragon Netcat Outbound Connection", false, true, false, true},
+		{"tetragon netcat, output with source", netcat, "Tetragon Netcat Outbound Connection", true, false, true, true},
+		{"tetragon C2 from /tmp", c2, "Tetragon Outbound Connection From Temporary Directory Binary", false, false, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src, dst := eventAddresses(t, tt.path)
 			var found bool
-			for _, d := range replay(t, addressEngine(t, tt.withAddresses), tt.path) {
+			for _, d := range replay(t, addressEngine(t, tt.withAddresses, tt.noExtras), tt.path) {
 				if d.Rule != tt.rule {
 					continue
 				}

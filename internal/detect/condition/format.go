@@ -99,12 +99,28 @@ func (f *Format[E]) Render(c *Ctx[E]) string {
 // Fields returns the values of the fields the output refers to, in order
 // of first appearance, copied out of the event.
 func (f *Format[E]) Fields(c *Ctx[E]) []FieldValue {
-	out := make([]FieldValue, 0, len(f.fields))
+	return f.AppendFields(make([]FieldValue, 0, len(f.fields)), c)
+}
+
+// AppendFields appends the values Fields returns to dst and returns the
+// extended slice.
+func (f *Format[E]) AppendFields(dst []FieldValue, c *Ctx[E]) []FieldValue {
 	for _, p := range f.fields {
 		vals, ok := c.Values(p.slot)
-		out = append(out, FieldValue{Name: p.ref, Value: exportValues(p.typ, p.list, vals, ok)})
+		dst = append(dst, FieldValue{Name: p.ref, Value: exportValues(p.typ, p.list, vals, ok)})
 	}
-	return out
+	return dst
+}
+
+// FieldNames returns the field references of the output as written
+// ("ka.sourceips", "ka.req.pod.containers.image[0]"), in order of first
+// appearance: the names of the values Fields returns.
+func (f *Format[E]) FieldNames() []string {
+	names := make([]string, len(f.fields))
+	for i, p := range f.fields {
+		names[i] = p.ref
+	}
+	return names
 }
 
 func exportValues(t Type, list bool, vals []Value, ok bool) any {
