@@ -214,7 +214,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	e := newAuthEnv(t)
 	// The alert and response routes are mounted as ExtraRoutes; they must be documented
 	// too. Their handlers are not called here.
-	e.api.ExtraRoutes = slices.Concat(AlertRoutes(nil, nil), RespondRoutes(RespondDeps{}), EventRoutes(nil, nil), ScanRoutes(ScanDeps{}))
+	e.api.ExtraRoutes = slices.Concat(AlertRoutes(nil, nil), RespondRoutes(RespondDeps{}), EventRoutes(nil, nil), ScanRoutes(ScanDeps{}), ClusterVulnRoutes(ClusterVulnDeps{}))
 	e.srv = httptest.NewServer(e.api.Handler())
 	t.Cleanup(e.srv.Close)
 	code, _, body := e.do("GET", "/api/v1/openapi.json", e.login(auth.RoleViewer).AccessToken, nil)

@@ -18,7 +18,7 @@ var updateRoles = flag.Bool("update-roles", false, "rewrite testdata/route-roles
 // Run `go test ./internal/api -run TestRouteRolesGolden -update-roles` after an
 // intended change.
 func TestRouteRolesGolden(t *testing.T) {
-	s := &Server{ExtraRoutes: slices.Concat(AlertRoutes(nil, nil), RespondRoutes(RespondDeps{}), EventRoutes(nil, nil), ScanRoutes(ScanDeps{}))}
+	s := &Server{ExtraRoutes: slices.Concat(AlertRoutes(nil, nil), RespondRoutes(RespondDeps{}), EventRoutes(nil, nil), ScanRoutes(ScanDeps{}), ClusterVulnRoutes(ClusterVulnDeps{}))}
 	var b strings.Builder
 	for _, rt := range s.Routes() {
 		fmt.Fprintf(&b, "%-7s %-40s %s\n", rt.Method, rt.Path, rt.Role)

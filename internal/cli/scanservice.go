@@ -5,12 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
+	"slices"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/kubeward/kubeward/internal/api"
 	"github.com/kubeward/kubeward/internal/bus"
+	"github.com/kubeward/kubeward/internal/cluster"
+	"github.com/kubeward/kubeward/internal/exposure"
 	"github.com/kubeward/kubeward/internal/scan"
 	"github.com/kubeward/kubeward/internal/scan/job"
 	"github.com/kubeward/kubeward/internal/store"
@@ -26,6 +31,16 @@ type scanServiceFlags struct {
 	maxUpload int64
 	spoolDir  string
 	offline   bool
+
+	// clusterScanEvery and clusterScanMax configure the periodic scan of
+	// the images the cluster runs.
+	clusterScanEvery time.Duration
+	clusterScanMax   int
+	// view is the cluster view (nil without a cluster); serve sets it to
+	// the response flags' view before start. With it, start runs the
+	// periodic cluster image scanner and serves
+	// GET /api/v1/cluster/vulnerabilities.
+	view *cluster.View
 }
 
 func (f *scanServiceFlags) bind(fs *pflag.FlagSet) {
@@ -35,22 +50,29 @@ func (f *scanServiceFlags) bind(fs *pflag.FlagSet) {
 	fs.Int64Var(&f.maxUpload, "scan-max-upload", job.DefaultMaxUploadBytes, "largest archive, OCI layout or SBOM upload in bytes")
 	fs.StringVar(&f.spoolDir, "scan-spool-dir", "", "directory for uploads until scanned; it must belong to this server alone (leftovers of a crash are removed); default: the system temp dir")
 	fs.BoolVar(&f.offline, "scan-offline", false, "refuse image references that need a registry pull (uploads only)")
+	fs.DurationVar(&f.clusterScanEvery, "cluster-scan-interval", exposure.DefaultInterval, "how often the images the cluster runs are scanned (those without a done scan younger than this); 0: off")
+	fs.IntVar(&f.clusterScanMax, "cluster-scan-max", exposure.DefaultMaxPerRound, "most image scans one cluster scan round submits; the rest wait for the next round")
 }
 
 // start builds the scan service on st, recovers scans a crash left
 // unfinished, runs its workers in set and returns its routes. Without a
 // vulnerability database, or on a store without scan tables, the routes
-// answer 503 and the reason is logged.
+// answer 503 and the reason is logged. With a cluster view it also runs
+// the periodic cluster image scanner and serves the vulnerable workloads
+// route (503 without a cluster or without scanning).
 func (f *scanServiceFlags) start(ctx context.Context, set *workers.Set, app *App, st store.Store, pub bus.Publisher) ([]api.Route, error) {
 	log := app.Logger.With("component", "scan")
 	ss, ok := st.(interface{ Scans() job.Store })
 	if !ok {
 		log.Warn("the store keeps no scans: the scan API is off", "backend", st.Backend())
-		return api.ScanRoutes(api.ScanDeps{Logger: log}), nil
+		return f.routes(log, nil), nil
 	}
 	if _, err := os.Stat(f.vulndb); errors.Is(err, fs.ErrNotExist) {
 		log.Warn("no vulnerability database: the scan API answers 503 until one is built (kubeward db build) and the server restarted", "vulndb", f.vulndb)
-		return api.ScanRoutes(api.ScanDeps{Logger: log}), nil
+		return f.routes(log, nil), nil
+	}
+	if f.clusterScanEvery < 0 || f.clusterScanMax < 1 {
+		return nil, fmt.Errorf("--cluster-scan-interval %s, --cluster-scan-max %d: want an interval of 0 (off) or more and at least 1 scan per round", f.clusterScanEvery, f.clusterScanMax)
 	}
 	db, err := vulndb.Open(ctx, f.vulndb)
 	if err != nil {
@@ -85,5 +107,32 @@ func (f *scanServiceFlags) start(ctx context.Context, set *workers.Set, app *App
 		return svc.Run(ctx)
 	})
 	log.Info("scan API ready", "vulndb", f.vulndb, "workers", f.workers, "offline", f.offline)
-	return api.ScanRoutes(api.ScanDeps{Service: svc, Logger: log}), nil
+	switch {
+	case f.view == nil || f.clusterScanEvery == 0:
+		// no cluster, or the periodic scan is off
+	case f.offline:
+		log.Info("cluster image scanner off: --scan-offline refuses the registry pulls it needs")
+	default:
+		scanner, err := exposure.NewScanner(exposure.ScannerConfig{Inventory: f.view, Scans: svc, Interval: f.clusterScanEvery, MaxPerRound: f.clusterScanMax, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		set.Go(ctx, "cluster-image-scanner", scanner.Run)
+		log.Info("cluster image scanner running", "interval", f.clusterScanEvery, "max_per_round", f.clusterScanMax)
+	}
+	return f.routes(log, svc), nil
+}
+
+// routes are the scan routes and the vulnerable workloads route over svc
+// (nil: scanning is off, both answer 503).
+func (f *scanServiceFlags) routes(log *slog.Logger, svc *job.Service) []api.Route {
+	vulns := api.ClusterVulnDeps{Logger: log}
+	if svc != nil && f.view != nil {
+		vulns.Finder = exposure.NewFinder(f.view, svc)
+	}
+	deps := api.ScanDeps{Logger: log}
+	if svc != nil {
+		deps.Service = svc
+	}
+	return slices.Concat(api.ScanRoutes(deps), api.ClusterVulnRoutes(vulns))
 }

@@ -177,6 +177,7 @@ func runServe(ctx context.Context, app *App, o serveOptions) error {
 			consumers.Stop()
 			return err
 		}
+		o.scans.view = o.response.view // nil without a cluster
 		scanRoutes, err := o.scans.start(pctx, producers, app, st, b)
 		if err != nil {
 			producers.Stop()

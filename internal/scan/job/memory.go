@@ -203,6 +203,33 @@ func (m *Memory) Packages(_ context.Context, id string, limit, offset int) (Page
 	return Page[scan.Package]{Items: window(ms.packages, limit, offset), Total: len(ms.packages)}, nil
 }
 
+// LatestDone implements Store.
+func (m *Memory) LatestDone(_ context.Context, targets []string) (map[string]Scan, error) {
+	want := make(map[string]bool, len(targets))
+	for _, t := range targets {
+		want[t] = true
+	}
+	out := map[string]Scan{}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, ms := range m.scans {
+		s := ms.scan
+		if s.State != StateDone || !want[s.Target] {
+			continue
+		}
+		if cur, ok := out[s.Target]; !ok || laterScan(s, cur) {
+			out[s.Target] = s
+		}
+	}
+	return out, nil
+}
+
+// laterScan reports whether a finished after b, as LatestDone orders
+// scans: by finish time, then creation time, then ID.
+func laterScan(a, b Scan) bool {
+	return cmp.Or(a.FinishedAt.Compare(b.FinishedAt), a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID)) > 0
+}
+
 // window returns a copy of the page of items at offset, never nil.
 func window[T any](items []T, limit, offset int) []T {
 	if offset >= len(items) {

@@ -601,3 +601,10 @@ func (s *Service) Packages(ctx context.Context, id string, limit, offset int) (P
 	}
 	return s.cfg.Store.Packages(ctx, id, limit, offset)
 }
+
+// LatestDone returns, for each of targets, the done scan of that target
+// that finished last, keyed by target; see Store.LatestDone. Image
+// targets are stored in ParseImage's fully qualified form.
+func (s *Service) LatestDone(ctx context.Context, targets []string) (map[string]Scan, error) {
+	return s.cfg.Store.LatestDone(ctx, targets)
+}

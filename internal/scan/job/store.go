@@ -46,4 +46,9 @@ type Store interface {
 	// Packages returns a page of a scan's packages in report order. It
 	// returns ErrNotFound for an unknown scan.
 	Packages(ctx context.Context, id string, limit, offset int) (Page[scan.Package], error)
+	// LatestDone returns, for each of targets (compared exactly), the done
+	// scan of that target that finished last (ties: the later created,
+	// then the greater ID), keyed by target. Targets without a done scan
+	// are absent; duplicates are allowed; no targets give an empty map.
+	LatestDone(ctx context.Context, targets []string) (map[string]Scan, error)
 }

@@ -310,3 +310,30 @@ func (sc *Scans) page(ctx context.Context, id, what, from, order string, args []
 	}
 	return items, total, nil
 }
+
+// LatestDone implements job.Store: one statement keeps the first done
+// scan of each target (DISTINCT ON, on scans_target_idx).
+func (sc *Scans) LatestDone(ctx context.Context, targets []string) (map[string]job.Scan, error) {
+	out := map[string]job.Scan{}
+	if len(targets) == 0 {
+		return out, nil
+	}
+	rows, err := sc.s.pool.Query(ctx, `SELECT DISTINCT ON (target) `+scanColumns+` FROM scans
+		WHERE state = $1 AND target = ANY($2)
+		ORDER BY target, finished_at DESC, created_at DESC, id DESC`, string(job.StateDone), texts(targets))
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: latest done scans: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		s, err := readScan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("postgres store: latest done scans: %w", err)
+		}
+		out[s.Target] = s
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres store: latest done scans: %w", err)
+	}
+	return out, nil
+}

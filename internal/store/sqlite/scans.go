@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -355,4 +356,45 @@ func (sc *Scans) page(ctx context.Context, id, what, from, order string, args []
 		return nil, 0, fmt.Errorf("sqlite store: %s of scan %s: %w", what, id, err)
 	}
 	return items, total, nil
+}
+
+// latestDoneChunk bounds the targets of one LatestDone statement, well
+// under SQLite's limit on bound parameters.
+const latestDoneChunk = 500
+
+// LatestDone implements job.Store: per chunk of targets, one statement
+// ranks each target's done scans (on scans_target_idx) and keeps the
+// first.
+func (sc *Scans) LatestDone(ctx context.Context, targets []string) (map[string]job.Scan, error) {
+	out := map[string]job.Scan{}
+	for chunk := range slices.Chunk(targets, latestDoneChunk) {
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, string(job.StateDone))
+		for _, t := range chunk {
+			args = append(args, t)
+		}
+		marks := strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")
+		rows, err := sc.s.r.QueryContext(ctx, `SELECT `+scanColumns+` FROM (
+			SELECT `+scanColumns+`, row_number() OVER (PARTITION BY target ORDER BY finished_at DESC, created_at DESC, id DESC) AS rank
+			FROM scans WHERE state = ? AND target IN (`+marks+`)
+		) WHERE rank = 1`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite store: latest done scans: %w", err)
+		}
+		err = func() error {
+			defer rows.Close()
+			for rows.Next() {
+				s, err := readScan(rows)
+				if err != nil {
+					return err
+				}
+				out[s.Target] = s
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return nil, fmt.Errorf("sqlite store: latest done scans: %w", err)
+		}
+	}
+	return out, nil
 }

@@ -60,6 +60,9 @@ func SampleResult(n, m int) job.Result {
 	return r
 }
 
+// digestHex is a sha256 digest's hex part for image references in tests.
+const digestHex = "6457d53fb065d6f250e1504b9bc42d5b6c65941d57532c072d929dd0628977d0"
+
 // RunStoreContract checks a Store: newStore returns an empty one.
 func RunStoreContract(t *testing.T, newStore func(t *testing.T) job.Store) {
 	ctx := context.Background()
@@ -299,6 +302,66 @@ func RunStoreContract(t *testing.T, newStore func(t *testing.T) job.Store) {
 		}
 		if _, err := st.Packages(ctx, "nope", 1, 0); !errors.Is(err, job.ErrNotFound) {
 			t.Errorf("Packages of an unknown scan: %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("LatestDoneByTarget", func(t *testing.T) {
+		st := newStore(t)
+		const a, b, c, d = "registry.example/a:1", "registry.example/b:1", "registry.example/c@sha256:" + digestHex, "registry.example/d:1"
+		type step struct {
+			target   string
+			state    job.State
+			finished time.Duration // after Base
+		}
+		steps := []step{
+			{a, job.StateDone, 10 * time.Second}, // 0: A's latest: created first, finished last
+			{a, job.StateDone, 5 * time.Second},  // 1: created later, finished earlier
+			{a, job.StateFailed, 20 * time.Second},
+			{a, job.StateQueued, 0},
+			{b, job.StateFailed, 30 * time.Second},
+			{c, job.StateDone, 3 * time.Second}, // 5
+			{d, job.StateDone, 30 * time.Second},
+			{d, job.StateDone, 30 * time.Second}, // 7: same finish, created later
+		}
+		ids := make([]string, len(steps))
+		for i, sp := range steps {
+			s := newScan(i)
+			s.Kind, s.Target = job.KindImage, sp.target
+			ids[i] = s.ID
+			mustCreate(t, st, s)
+			fin := Base.Add(sp.finished)
+			switch sp.state {
+			case job.StateDone:
+				if err := st.Start(ctx, s.ID, s.CreatedAt); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.Complete(ctx, s.ID, fin, SampleResult(1, 1)); err != nil {
+					t.Fatal(err)
+				}
+			case job.StateFailed:
+				if err := st.Fail(ctx, s.ID, fin, "pull failed"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		want := map[string]job.Scan{a: get(t, st, ids[0]), c: get(t, st, ids[5]), d: get(t, st, ids[7])}
+		got, err := st.LatestDone(ctx, []string{a, b, c, d, "registry.example/none:1", a})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("LatestDone:\ngot  %+v\nwant %+v", got, want)
+		}
+		// Many targets at once (more than one SQL statement's worth).
+		many := []string{c}
+		for i := range 2500 {
+			many = append(many, fmt.Sprintf("registry.example/many-%d:1", i))
+		}
+		if got, err := st.LatestDone(ctx, many); err != nil || !reflect.DeepEqual(got, map[string]job.Scan{c: want[c]}) {
+			t.Errorf("LatestDone of %d targets = %+v, %v; want only %s", len(many), got, err, c)
+		}
+		if got, err := st.LatestDone(ctx, nil); err != nil || len(got) != 0 {
+			t.Errorf("LatestDone(nil) = %+v, %v; want an empty map", got, err)
 		}
 	})
 
