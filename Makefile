@@ -16,7 +16,7 @@ help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 build: ## build bin/kubeward
-	$(GO) build -trimpath -tags $(TAGS) -o $(BIN) ./cmd/kubeward
+	CGO_ENABLED=0 $(GO) build -trimpath -tags $(TAGS) -o $(BIN) ./cmd/kubeward
 
 run: build ## run `kubeward serve` on the embedded default (SQLite + in-process bus, 127.0.0.1:8080)
 	./$(BIN) serve

@@ -15,7 +15,7 @@ ARCHIVE="$DATA/cve/vulnrichment-records.tar.gz"
 [ -f "$ARCHIVE" ] || { echo "bench: $ARCHIVE not found (set KUBEWARD_TESTDATA)" >&2; exit 2; }
 command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null; }
 
-go build -trimpath -tags kustomize_disable_go_plugin_support -o bin/kubeward ./cmd/kubeward
+CGO_ENABLED=0 go build -trimpath -tags kustomize_disable_go_plugin_support -o bin/kubeward ./cmd/kubeward
 go build -trimpath -o bin/kfakeserver ./bench/kfakeserver
 work=$(mktemp -d)
 pids=()

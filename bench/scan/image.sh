@@ -15,7 +15,7 @@ size=${SIZE_MB:-1024}
 runs=${RUNS:-20}
 mkdir -p "$work/bin"
 kw=$work/bin/kubeward
-(cd "$root" && go build -trimpath -tags kustomize_disable_go_plugin_support -o "$kw" ./cmd/kubeward)
+(cd "$root" && CGO_ENABLED=0 go build -trimpath -tags kustomize_disable_go_plugin_support -o "$kw" ./cmd/kubeward)
 "$kw" db build --osv "$data/osv/golang-vulndb-osv.tar.gz" --osv "$data/osv/pypa-advisories-osv-yaml.tar.gz" \
   --alpine "$data/osv/alpine-secdb.tar.gz" --out "$work/vuln.db" 2>/dev/null
 

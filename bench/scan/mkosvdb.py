@@ -38,6 +38,11 @@ def main():
         ecos = {a.get("package", {}).get("ecosystem", "") for a in rec.get("affected", [])}
         for eco in ecos - {""}:
             by_eco.setdefault(eco.split(":")[0], []).append(rec)
+    # The shared Cargo.lock and package-lock.json have no advisories in the
+    # shared data (kubeward's database has none either): empty databases,
+    # so osv-scanner scans them instead of failing on a missing one.
+    for eco in ("crates.io", "npm"):
+        by_eco.setdefault(eco, [])
     for sub in ("osv-scanner", "osv-scalibr"):
         for eco, recs in by_eco.items():
             d = os.path.join(root, sub, eco)

@@ -22,7 +22,7 @@ if [ ! -x "$osv" ]; then
   (cd "$work" && GOBIN=$work/bin GOFLAGS=-mod=mod go install "github.com/google/osv-scanner/v2/cmd/osv-scanner@$version")
 fi
 kw=$work/bin/kubeward
-(cd "$root" && go build -trimpath -tags kustomize_disable_go_plugin_support -o "$kw" ./cmd/kubeward)
+(cd "$root" && CGO_ENABLED=0 go build -trimpath -tags kustomize_disable_go_plugin_support -o "$kw" ./cmd/kubeward)
 
 # The same advisories for both: the Go vulndb and PyPA records.
 python3 "$root/bench/scan/mkosvdb.py" "$data" "$work/osvdb"
@@ -48,5 +48,15 @@ hyperfine --runs "$runs" --warmup 2 -N --ignore-failure --export-markdown "$work
   -n osv-scanner "bash -c 'for d in $dirs; do $osv scan source --offline --no-call-analysis=all --format json \$d >/dev/null 2>&1; done'" \
   -n kubeward "bash -c 'for d in $dirs; do $kw scan fs --vulndb $work/vuln.db -o json \$d >/dev/null 2>&1; done'"
 cat "$work/hyperfine.md"
+
+echo "== wall clock, the parent directory of all lockfiles in one invocation ($runs runs)"
+all=$data/inventories/lockfiles
+"$osv" scan source -r --offline --no-call-analysis=all --format json "$all" >"$work/osv-all.json" 2>"$work/osv-all.err" || true
+kw_cmd "$all" >"$work/kw-all.json" 2>"$work/kw-all.err"
+python3 "$root/bench/scan/compare.py" "$work/osv-all.json" "$work/kw-all.json" || status=1
+hyperfine --runs "$runs" --warmup 2 -N --ignore-failure --export-markdown "$work/hyperfine-all.md" \
+  -n osv-scanner "$osv scan source -r --offline --no-call-analysis=all --format json $all" \
+  -n kubeward "$kw scan fs --vulndb $work/vuln.db -o json $all"
+cat "$work/hyperfine-all.md"
 echo "work directory: $work"
 exit $status
