@@ -21,7 +21,7 @@ build: ## build bin/kubeward
 run: build ## run `kubeward serve` on the embedded default (SQLite + in-process bus, 127.0.0.1:8080)
 	./$(BIN) serve
 
-test-deps: ## install what the tests need (PostgreSQL server binaries; kube-apiserver + etcd built and cached)
+test-deps: ## install what the tests need (PostgreSQL and redis-server binaries; kube-apiserver + etcd built and cached)
 	./scripts/test-deps.sh
 	./scripts/envtest-assets.sh >/dev/null
 
