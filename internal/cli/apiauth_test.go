@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -36,32 +35,10 @@ func TestServeWithRedisAndOIDC(t *testing.T) {
 	base := "http://" + addr
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan int, 1)
-	go func() {
-		done <- Execute(ctx, []string{"--db", "sqlite://" + filepath.Join(dir, "k.db"), "--log-level", "warn", "serve",
-			"--listen", addr, "--admin-password-file", pwFile, "--redis-url", rs.URL,
-			"--oidc-issuer", idp.URL, "--oidc-client-id", "kubeward", "--oidc-client-secret-file", secretFile,
-			"--oidc-redirect-url", base + "/api/v1/auth/oidc/callback", "--oidc-viewer-groups", "staff"}, io.Discard, io.Discard)
-	}()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited %d before it was ready", code)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve never became ready: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	s := startServeAt(t, addr, []string{"--db", "sqlite://" + filepath.Join(dir, "k.db"), "--log-level", "warn"},
+		"--admin-password-file", pwFile, "--redis-url", rs.URL,
+		"--oidc-issuer", idp.URL, "--oidc-client-id", "kubeward", "--oidc-client-secret-file", secretFile,
+		"--oidc-redirect-url", base+"/api/v1/auth/oidc/callback", "--oidc-viewer-groups", "staff")
 
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Get(base + "/api/v1/auth/oidc/login")
@@ -90,8 +67,7 @@ func TestServeWithRedisAndOIDC(t *testing.T) {
 	if n, err := rdb.ZCard(ctx, "kubeward:auth:throttle:user:admin").Result(); err != nil || n != 1 {
 		t.Errorf("failed logins of admin counted in Redis: %d, %v; want 1", n, err)
 	}
-	cancel()
-	if code := <-done; code != ExitOK {
+	if code := s.stop(); code != ExitOK {
 		t.Fatalf("serve exited %d after a graceful stop", code)
 	}
 }

@@ -18,10 +18,18 @@ import (
 // attack is set, and returns the file.
 func writeHubbleScenario(t *testing.T, attack bool, extra string) (string, hubbletest.Endpoint) {
 	t.Helper()
+	return writeHubbleFlows(t, 2*time.Minute, attack, extra)
+}
+
+// writeHubbleFlows is writeHubbleScenario with benign flows for d (at
+// least two minutes); flows after the SYN flood close its window even
+// when the file is followed rather than read to its end.
+func writeHubbleFlows(t *testing.T, d time.Duration, attack bool, extra string) (string, hubbletest.Endpoint) {
+	t.Helper()
 	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	c := hubbletest.NewCluster(4)
 	g := hubbletest.NewWriter()
-	g.Benign(rand.New(rand.NewPCG(7, 8)), c, start, 2*time.Minute)
+	g.Benign(rand.New(rand.NewPCG(7, 8)), c, start, d)
 	if attack {
 		g.SYNFlood(c.Clients[0], c.Services[0], 8080, start.Add(110*time.Second), 10*time.Second, 200)
 	}

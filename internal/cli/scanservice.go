@@ -62,6 +62,14 @@ func (f *scanServiceFlags) bind(fs *pflag.FlagSet) {
 // route (503 without a cluster or without scanning).
 func (f *scanServiceFlags) start(ctx context.Context, set *workers.Set, app *App, st store.Store, pub bus.Publisher) ([]api.Route, error) {
 	log := app.Logger.With("component", "scan")
+	// Bad settings are refused whether or not scanning can run now, so a
+	// mistake does not surface only once a database is built.
+	if f.clusterScanEvery < 0 {
+		return nil, fmt.Errorf("--cluster-scan-interval %s: want 0 (periodic cluster scans off) or a positive interval such as 6h", f.clusterScanEvery)
+	}
+	if f.clusterScanMax < 1 {
+		return nil, fmt.Errorf("--cluster-scan-max %d: want at least 1 image scan per round", f.clusterScanMax)
+	}
 	ss, ok := st.(interface{ Scans() job.Store })
 	if !ok {
 		log.Warn("the store keeps no scans: the scan API is off", "backend", st.Backend())
@@ -70,9 +78,6 @@ func (f *scanServiceFlags) start(ctx context.Context, set *workers.Set, app *App
 	if _, err := os.Stat(f.vulndb); errors.Is(err, fs.ErrNotExist) {
 		log.Warn("no vulnerability database: the scan API answers 503 until one is built (kubeward db build) and the server restarted", "vulndb", f.vulndb)
 		return f.routes(log, nil), nil
-	}
-	if f.clusterScanEvery < 0 || f.clusterScanMax < 1 {
-		return nil, fmt.Errorf("--cluster-scan-interval %s, --cluster-scan-max %d: want an interval of 0 (off) or more and at least 1 scan per round", f.clusterScanEvery, f.clusterScanMax)
 	}
 	db, err := vulndb.Open(ctx, f.vulndb)
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kubeward/kubeward/internal/archive"
 	"github.com/kubeward/kubeward/internal/cve/feedtest"
@@ -93,32 +92,9 @@ func TestIngestThenServe(t *testing.T) {
 		}
 	}
 
-	addr := freeAddr(t)
-	pwFile := filepath.Join(t.TempDir(), "admin-password")
-	const password = "correct-horse-battery-staple"
-	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- Execute(ctx, []string{"--db", db, "--log-level", "warn", "serve", "--listen", addr, "--admin-password-file", pwFile}, io.Discard, io.Discard)
-	}()
-	base := "http://" + addr
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve never became ready: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	pwFile, password := adminPasswordFile(t)
+	s := startServe(t, []string{"--db", db, "--log-level", "warn"}, "--admin-password-file", pwFile)
+	base := s.URL
 	// No data without authentication.
 	resp, err := http.Get(base + "/api/v1/cves?q=xz")
 	if err != nil {
@@ -128,32 +104,14 @@ func TestIngestThenServe(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("unauthenticated GET /api/v1/cves: %d, want 401", resp.StatusCode)
 	}
-	resp, err = http.Post(base+"/api/v1/auth/login", "application/json", strings.NewReader(`{"username":"admin","password":"`+password+`"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&tok)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK || tok.AccessToken == "" {
-		t.Fatalf("login: %d %v", resp.StatusCode, err)
-	}
-	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/cves?q=xz", nil)
-	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := s.login(t, "admin", password)
+	code, _, body := s.do(t, token, http.MethodGet, "/api/v1/cves?q=xz", "", nil)
 	var list struct {
 		Total int
 		Items []struct{ ID string }
 	}
-	err = json.NewDecoder(resp.Body).Decode(&list)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /api/v1/cves?q=xz: %d %v", resp.StatusCode, err)
+	if err := json.Unmarshal(body, &list); err != nil || code != http.StatusOK {
+		t.Fatalf("GET /api/v1/cves?q=xz: %d %v", code, err)
 	}
 	ids := fmt.Sprint(list.Items)
 	if list.Total == 0 || !strings.Contains(ids, "CVE-2024-3094") {
@@ -163,13 +121,12 @@ func TestIngestThenServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
+	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), "kubeward_http_requests_total") {
+	if !strings.Contains(string(metrics), "kubeward_http_requests_total") {
 		t.Fatal("/metrics lacks kubeward_http_requests_total")
 	}
-	cancel()
-	if code := <-done; code != ExitOK {
+	if code := s.stop(); code != ExitOK {
 		t.Fatalf("serve exited %d after a graceful stop", code)
 	}
 }
