@@ -165,7 +165,7 @@ func decodeJSON(body io.Reader, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return fmt.Errorf("request body larger than %d bytes", tooBig.Limit)
+			return fmt.Errorf("request body larger than %d bytes: %w", tooBig.Limit, err)
 		}
 		if errors.Is(err, io.EOF) {
 			return errors.New("request body is empty; send a JSON object")

@@ -84,7 +84,7 @@ then exits.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the HTTP listener (API, /healthz, /readyz, /metrics)")
-	f.StringVar(&o.role, "role", roleAll, "what this process runs: all, api, ingest or detector")
+	f.StringVar(&o.role, "role", roleAll, "what this process runs: all, api, ingest, detector, admission or flow-sensor")
 	f.StringArrayVar(&o.detectRules, "detect-rules", nil, "Falco rules file for the detection endpoints (repeatable; e.g. the upstream k8s_audit_rules.yaml); kubeward's Tetragon rules are always loaded")
 	f.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long shutdown waits for consumers to catch up")
 	f.DurationVar(&o.grace, "shutdown-grace", 10*time.Second, "how long shutdown waits for in-flight HTTP requests")
@@ -139,6 +139,8 @@ func runServe(ctx context.Context, app *App, o serveOptions) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
+	// Released on any failure below before serving starts.
+	defer srv.Close()
 
 	al, err := o.alerts.build(ctx, app, st)
 	if err != nil {

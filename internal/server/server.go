@@ -123,6 +123,18 @@ func (s *Server) Listen() error {
 	return nil
 }
 
+// Close releases a listener that Listen bound but Serve never served
+// (the caller failed between the two); after Serve it does nothing, as
+// Serve's shutdown closed the listener.
+func (s *Server) Close() error {
+	if s.srv != nil || s.ln == nil {
+		return nil
+	}
+	err := s.ln.Close()
+	s.ln = nil
+	return err
+}
+
 // Serve answers requests until ctx is cancelled, then shuts down
 // gracefully, giving in-flight requests up to grace to finish.
 func (s *Server) Serve(ctx context.Context, grace time.Duration) error {
