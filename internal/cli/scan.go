@@ -356,14 +356,9 @@ func enrichFindings(ctx context.Context, app *App, findings []scan.Finding) erro
 
 // sbomInventory reads the packages of the SBOM at path.
 func sbomInventory(_ context.Context, path string, log *slog.Logger) ([]scan.Package, error) {
-	f, err := os.Open(path)
+	doc, err := sbom.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("scan sbom: %w", err)
-	}
-	defer f.Close()
-	doc, err := sbom.Read(f)
-	if err != nil {
-		return nil, fmt.Errorf("scan sbom %s: %w", path, err)
+		return nil, err
 	}
 	if doc.Skipped > 0 {
 		log.Warn("scan: SBOM entries without a usable package URL cannot be matched", "file", path, "format", doc.Format, "skipped", doc.Skipped)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
@@ -153,4 +154,19 @@ func (d *Document) add(ref, name, version string) {
 		p.Name = name
 	}
 	d.Packages = append(d.Packages, p)
+}
+
+// ReadFile reads the CycloneDX or SPDX JSON SBOM at path (see Read); errors
+// name the file and start with "scan sbom", as the scanner reports them.
+func ReadFile(path string) (Document, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Document{}, fmt.Errorf("scan sbom: %w", err)
+	}
+	defer f.Close()
+	doc, err := Read(f)
+	if err != nil {
+		return Document{}, fmt.Errorf("scan sbom %s: %w", path, err)
+	}
+	return doc, nil
 }

@@ -34,6 +34,21 @@ func (l Level) String() string {
 // MarshalText writes the level's name.
 func (l Level) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
 
+// UnmarshalText reads a level's name as ParseLevel does; an empty name is
+// LevelUnknown, so stored and published findings read back.
+func (l *Level) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*l = LevelUnknown
+		return nil
+	}
+	v, err := ParseLevel(string(b))
+	if err != nil {
+		return err
+	}
+	*l = v
+	return nil
+}
+
 // ParseLevel reads a severity name, case-insensitively. "moderate" (GHSA's
 // word) is MEDIUM.
 func ParseLevel(s string) (Level, error) {

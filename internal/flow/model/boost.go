@@ -291,20 +291,7 @@ func (b *booster) grow(rng *rand.Rand, grad, hess []float64) Tree {
 			}
 			continue
 		}
-		col := b.data.bins[feat]
-		i, j := 0, len(part)-1
-		for i <= j {
-			if int(col[part[i]]) <= bin {
-				i++
-			} else {
-				part[i], part[j] = part[j], part[i]
-				j--
-			}
-		}
-		child := len(t.Nodes)
-		t.Nodes = append(t.Nodes, Node{}, Node{})
-		t.Nodes[s.node] = Node{Feature: int32(feat), Child: int32(child), Threshold: b.data.edges[feat][bin]}
-		stack = append(stack, span{child + 1, s.lo + i, s.hi, s.depth + 1}, span{child, s.lo, s.lo + i, s.depth + 1})
+		stack = b.data.split(&t, part, feat, bin, s, stack)
 	}
 	return t
 }

@@ -259,6 +259,27 @@ type span struct {
 	node, lo, hi, depth int
 }
 
+// split makes node s of t an inner node testing feat against the edge of
+// bin: it partitions part (the samples of s, in place) so that those in
+// bins <= bin come first, appends the two children and pushes their spans
+// (left last, so it is grown next) onto stack.
+func (d *binned) split(t *Tree, part []int32, feat, bin int, s span, stack []span) []span {
+	col := d.bins[feat]
+	i, j := 0, len(part)-1
+	for i <= j {
+		if int(col[part[i]]) <= bin {
+			i++
+		} else {
+			part[i], part[j] = part[j], part[i]
+			j--
+		}
+	}
+	child := len(t.Nodes)
+	t.Nodes = append(t.Nodes, Node{}, Node{})
+	t.Nodes[s.node] = Node{Feature: int32(feat), Child: int32(child), Threshold: d.edges[feat][bin]}
+	return append(stack, span{child + 1, s.lo + i, s.hi, s.depth + 1}, span{child, s.lo, s.lo + i, s.depth + 1})
+}
+
 func (g *grower) grow(rng *rand.Rand) (Tree, []bool) {
 	n := len(g.y)
 	idx := make([]int32, n)
@@ -295,21 +316,7 @@ func (g *grower) grow(rng *rand.Rand) (Tree, []bool) {
 			t.Nodes[s.node] = Node{Feature: -1, Child: int32(off)}
 			continue
 		}
-		// Partition: samples in bins <= bin go left.
-		col := g.data.bins[feat]
-		i, j := 0, len(part)-1
-		for i <= j {
-			if int(col[part[i]]) <= bin {
-				i++
-			} else {
-				part[i], part[j] = part[j], part[i]
-				j--
-			}
-		}
-		child := len(t.Nodes)
-		t.Nodes = append(t.Nodes, Node{}, Node{})
-		t.Nodes[s.node] = Node{Feature: int32(feat), Child: int32(child), Threshold: g.data.edges[feat][bin]}
-		stack = append(stack, span{child + 1, s.lo + i, s.hi, s.depth + 1}, span{child, s.lo, s.lo + i, s.depth + 1})
+		stack = g.data.split(&t, part, feat, bin, s, stack)
 	}
 	return t, bag
 }

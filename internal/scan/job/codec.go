@@ -7,92 +7,35 @@ import (
 	"github.com/kubeward/kubeward/internal/scan"
 )
 
-// The scanner's types encode severities by name (scan.Level implements
-// encoding.TextMarshaler) but cannot decode them: scan.Level has no
-// UnmarshalText. The wire types below shadow the level fields with
-// strings so stored and published findings read back; they can go once
-// scan.Level implements encoding.TextUnmarshaler.
-
-type wireFinding struct {
-	scan.Finding
-	Severity   wireSeverity    `json:"severity"`
-	Enrichment *wireEnrichment `json:"enrichment,omitempty"`
-}
-
-type wireSeverity struct {
-	Level  string  `json:"level"`
-	Score  float64 `json:"score,omitempty"`
-	Source string  `json:"source,omitempty"`
-	Vector string  `json:"vector,omitempty"`
-}
-
-type wireEnrichment struct {
-	scan.Enrichment
-	CVSS []wireCVSS `json:"cvss,omitempty"`
-}
-
-type wireCVSS struct {
-	scan.CVSS
-	Level string `json:"level"`
-}
-
-// parseLevel reads a stored level; an empty one is LevelUnknown.
-func parseLevel(s string) (scan.Level, error) {
-	if s == "" {
-		return scan.LevelUnknown, nil
-	}
-	return scan.ParseLevel(s)
-}
-
-// finding converts the wire form back.
-func (w wireFinding) finding() (scan.Finding, error) {
-	f := w.Finding
-	lvl, err := parseLevel(w.Severity.Level)
-	if err != nil {
-		return scan.Finding{}, fmt.Errorf("finding %s: %w", f.AdvisoryID, err)
-	}
-	f.Severity = scan.Severity{Level: lvl, Score: w.Severity.Score, Source: w.Severity.Source, Vector: w.Severity.Vector}
-	f.Enrichment = nil
-	if w.Enrichment != nil {
-		e := w.Enrichment.Enrichment
-		e.CVSS = nil
-		for _, c := range w.Enrichment.CVSS {
-			cv := c.CVSS
-			if cv.Level, err = parseLevel(c.Level); err != nil {
-				return scan.Finding{}, fmt.Errorf("finding %s: CVSS of %s: %w", f.AdvisoryID, cv.CVE, err)
-			}
-			e.CVSS = append(e.CVSS, cv)
-		}
-		f.Enrichment = &e
+// DecodeFinding reads a finding encoded with encoding/json (as stores keep
+// them).
+func DecodeFinding(b []byte) (scan.Finding, error) {
+	var f scan.Finding
+	if err := json.Unmarshal(b, &f); err != nil {
+		return scan.Finding{}, fmt.Errorf("decode finding: %w", err)
 	}
 	return f, nil
 }
 
-// DecodeFinding reads a finding encoded with encoding/json (as stores keep
+// DecodePackage reads a package encoded with encoding/json (as stores keep
 // them).
-func DecodeFinding(b []byte) (scan.Finding, error) {
-	var w wireFinding
-	if err := json.Unmarshal(b, &w); err != nil {
-		return scan.Finding{}, fmt.Errorf("decode finding: %w", err)
-	}
-	return w.finding()
+func DecodePackage(b []byte) (scan.Package, error) {
+	var p scan.Package
+	err := json.Unmarshal(b, &p)
+	return p, err
 }
 
-// UnmarshalJSON implements json.Unmarshaler.
-func (m *FindingMessage) UnmarshalJSON(b []byte) error {
-	type plain FindingMessage
-	var w struct {
-		plain
-		Finding wireFinding `json:"finding"`
+// DecodeItems decodes each stored row of a page with decode, for stores
+// that keep packages and findings as JSON. The result is never nil, so an
+// empty page encodes as [].
+func DecodeItems[T any](raw [][]byte, decode func([]byte) (T, error)) ([]T, error) {
+	out := make([]T, 0, len(raw))
+	for _, b := range raw {
+		v, err := decode(b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
 	}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return err
-	}
-	f, err := w.Finding.finding()
-	if err != nil {
-		return err
-	}
-	*m = FindingMessage(w.plain)
-	m.Finding = f
-	return nil
+	return out, nil
 }

@@ -2,9 +2,7 @@ package job
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/kubeward/kubeward/internal/sbom"
 	"github.com/kubeward/kubeward/internal/scan"
@@ -14,14 +12,9 @@ import (
 // path (see sbom.Read). Entries without a usable package URL cannot be
 // matched; their number is logged.
 func SBOMInventory(_ context.Context, path string, log *slog.Logger) ([]scan.Package, error) {
-	f, err := os.Open(path)
+	doc, err := sbom.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("scan sbom: %w", err)
-	}
-	defer f.Close()
-	doc, err := sbom.Read(f)
-	if err != nil {
-		return nil, fmt.Errorf("scan sbom %s: %w", path, err)
+		return nil, err
 	}
 	if doc.Skipped > 0 && log != nil {
 		log.Warn("scan: SBOM entries without a usable package URL cannot be matched", "format", doc.Format, "skipped", doc.Skipped)

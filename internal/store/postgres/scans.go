@@ -244,15 +244,11 @@ func (sc *Scans) Findings(ctx context.Context, id string, f job.FindingFilter) (
 	if err != nil {
 		return job.Page[scan.Finding]{}, err
 	}
-	out := job.Page[scan.Finding]{Items: make([]scan.Finding, 0, len(items)), Total: total}
-	for _, b := range items {
-		fd, err := job.DecodeFinding(b)
-		if err != nil {
-			return job.Page[scan.Finding]{}, fmt.Errorf("postgres store: stored finding of scan %s is corrupt: %w", id, err)
-		}
-		out.Items = append(out.Items, fd)
+	fs, err := job.DecodeItems(items, job.DecodeFinding)
+	if err != nil {
+		return job.Page[scan.Finding]{}, fmt.Errorf("postgres store: stored finding of scan %s is corrupt: %w", id, err)
 	}
-	return out, nil
+	return job.Page[scan.Finding]{Items: fs, Total: total}, nil
 }
 
 // Packages implements job.Store.
@@ -265,15 +261,11 @@ func (sc *Scans) Packages(ctx context.Context, id string, limit, offset int) (jo
 	if err != nil {
 		return job.Page[scan.Package]{}, err
 	}
-	out := job.Page[scan.Package]{Items: make([]scan.Package, 0, len(items)), Total: total}
-	for _, b := range items {
-		var p scan.Package
-		if err := json.Unmarshal(b, &p); err != nil {
-			return job.Page[scan.Package]{}, fmt.Errorf("postgres store: stored package of scan %s is corrupt: %w", id, err)
-		}
-		out.Items = append(out.Items, p)
+	ps, err := job.DecodeItems(items, job.DecodePackage)
+	if err != nil {
+		return job.Page[scan.Package]{}, fmt.Errorf("postgres store: stored package of scan %s is corrupt: %w", id, err)
 	}
-	return out, nil
+	return job.Page[scan.Package]{Items: ps, Total: total}, nil
 }
 
 // page reads the data column of one page of a scan's packages or
