@@ -1,67 +1,18 @@
 package source
 
 import (
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kubeward/kubeward/internal/alert"
 	"github.com/kubeward/kubeward/internal/bus"
-	"github.com/kubeward/kubeward/internal/flow"
-	"github.com/kubeward/kubeward/internal/flow/capture"
-	"github.com/kubeward/kubeward/internal/flow/model"
 	"github.com/kubeward/kubeward/internal/flow/sensor"
-	"github.com/kubeward/kubeward/internal/shareddata"
+	"github.com/kubeward/kubeward/internal/flow/sensor/sensortest"
 )
 
-// recordingPublisher keeps what the sensor publishes.
-type recordingPublisher struct{ msgs []bus.Message }
-
-func (p *recordingPublisher) Publish(_ context.Context, msgs ...bus.Message) error {
-	p.msgs = append(p.msgs, msgs...)
-	return nil
-}
-
-// portscan flags every TCP flow as a port scan.
-type portscan struct{}
-
-func (portscan) Classify(r *flow.Record) model.Verdict {
-	if r.Protocol != 6 {
-		return model.Verdict{Class: "BENIGN", Probability: 1, BenignProbability: 1}
-	}
-	return model.Verdict{Class: "Portscan", Probability: 0.97, Anomaly: 0.7, Alert: true}
-}
-
-// realAnomalies runs a real capture through the real sensor encoder.
-func realAnomalies(t *testing.T) []bus.Message {
-	t.Helper()
-	pub := &recordingPublisher{}
-	s, err := sensor.New(portscan{}, pub, 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	ex := flow.NewExtractor(flow.Config{}, s.Emit)
-	if _, err := capture.ReadFile(context.Background(), shareddata.Path(t, filepath.Join("pcaps", "esnet", "nmap_80_vanilla.pcap")), ex); err != nil {
-		t.Fatal(err)
-	}
-	ex.Flush()
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if len(pub.msgs) == 0 {
-		t.Fatal("the nmap capture produced no anomaly")
-	}
-	return pub.msgs
-}
-
 func TestAnomalyBecomesAlert(t *testing.T) {
-	msgs := realAnomalies(t)
+	msgs := sensortest.NmapAnomalies(t)
 	var c Converter
 	seen := map[alert.Fingerprint]bool{}
 	for _, m := range msgs {

@@ -15,15 +15,7 @@ type Split struct {
 // label has two rows or more) is tested, the rest trained on. Both index
 // lists are sorted; the split depends only on labels, testFrac and seed.
 func Stratified(labels []string, testFrac float64, seed uint64) Split {
-	byLabel := map[string][]int{}
-	var names []string
-	for i, l := range labels {
-		if _, ok := byLabel[l]; !ok {
-			names = append(names, l)
-		}
-		byLabel[l] = append(byLabel[l], i)
-	}
-	sort.Strings(names)
+	names, byLabel := rowsByLabel(labels)
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	var s Split
 	for _, l := range names {
@@ -47,15 +39,7 @@ func Stratified(labels []string, testFrac float64, seed uint64) Split {
 // the row indices of each fold, sorted.
 func StratifiedFolds(labels []string, k int, seed uint64) [][]int {
 	k = max(1, k)
-	byLabel := map[string][]int{}
-	var names []string
-	for i, l := range labels {
-		if _, ok := byLabel[l]; !ok {
-			names = append(names, l)
-		}
-		byLabel[l] = append(byLabel[l], i)
-	}
-	sort.Strings(names)
+	names, byLabel := rowsByLabel(labels)
 	rng := rand.New(rand.NewPCG(seed, 0xf01d))
 	folds := make([][]int, k)
 	next := 0
@@ -71,4 +55,19 @@ func StratifiedFolds(labels []string, k int, seed uint64) [][]int {
 		sort.Ints(f)
 	}
 	return folds
+}
+
+// rowsByLabel groups row indices by label; names are the labels, sorted,
+// so that seeded shuffles over them do not depend on map order.
+func rowsByLabel(labels []string) ([]string, map[string][]int) {
+	byLabel := map[string][]int{}
+	var names []string
+	for i, l := range labels {
+		if _, ok := byLabel[l]; !ok {
+			names = append(names, l)
+		}
+		byLabel[l] = append(byLabel[l], i)
+	}
+	sort.Strings(names)
+	return names, byLabel
 }

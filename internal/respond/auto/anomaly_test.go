@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,15 +14,12 @@ import (
 	"github.com/kubeward/kubeward/internal/bus"
 	"github.com/kubeward/kubeward/internal/bus/inproc"
 	"github.com/kubeward/kubeward/internal/crowdsec"
-	"github.com/kubeward/kubeward/internal/flow"
-	"github.com/kubeward/kubeward/internal/flow/capture"
-	"github.com/kubeward/kubeward/internal/flow/model"
 	"github.com/kubeward/kubeward/internal/flow/sensor"
+	"github.com/kubeward/kubeward/internal/flow/sensor/sensortest"
 	"github.com/kubeward/kubeward/internal/respond"
 	"github.com/kubeward/kubeward/internal/respond/auto"
 	"github.com/kubeward/kubeward/internal/respond/ipban"
 	"github.com/kubeward/kubeward/internal/respond/respondtest"
-	"github.com/kubeward/kubeward/internal/shareddata"
 )
 
 // anomalyRules bans the source of port-scan flows; %s is the enforce flag.
@@ -39,50 +35,12 @@ rules:
     enforce: %t
 `
 
-// publisherFunc adapts a function to bus.Publisher.
-type publisherFunc func(ctx context.Context, msgs ...bus.Message) error
-
-func (f publisherFunc) Publish(ctx context.Context, msgs ...bus.Message) error {
-	return f(ctx, msgs...)
-}
-
-// portscanClassifier judges every TCP flow a port scan, so that the real
-// nmap capture yields anomalies whatever model is trained.
-type portscanClassifier struct{}
-
-func (portscanClassifier) Classify(r *flow.Record) model.Verdict {
-	if r.Protocol != 6 {
-		return model.Verdict{Class: "BENIGN", Probability: 1, BenignProbability: 1}
-	}
-	return model.Verdict{Class: "Portscan", Probability: 0.97, Anomaly: 0.7, Alert: true}
-}
-
 // nmapAnomalies runs the real nmap capture of ../shared/data through the
 // real flow extractor and sensor, and returns the anomaly messages the
 // sensor publishes on sensor.Topic.
 func nmapAnomalies(t *testing.T) []bus.Message {
 	t.Helper()
-	var msgs []bus.Message
-	pub := publisherFunc(func(_ context.Context, m ...bus.Message) error { msgs = append(msgs, m...); return nil })
-	s, err := sensor.New(portscanClassifier{}, pub, 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	ex := flow.NewExtractor(flow.Config{}, s.Emit)
-	if _, err := capture.ReadFile(context.Background(), shareddata.Path(t, filepath.Join("pcaps", "esnet", "nmap_80_vanilla.pcap")), ex); err != nil {
-		t.Fatal(err)
-	}
-	ex.Flush()
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if len(msgs) == 0 {
-		t.Fatal("the nmap capture produced no anomaly")
-	}
+	msgs := sensortest.NmapAnomalies(t)
 	for _, m := range msgs {
 		if m.Topic != sensor.Topic {
 			t.Fatalf("the sensor published on %q, want %q", m.Topic, sensor.Topic)
