@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
@@ -17,11 +16,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/kubeward/kubeward/internal/alert"
 	"github.com/kubeward/kubeward/internal/alert/config"
@@ -394,21 +388,8 @@ func TestScanRoutesWithoutService(t *testing.T) {
 // TestScanRegistryReference pushes an image to an in-memory registry on
 // 127.0.0.1 and scans it by reference.
 func TestScanRegistryReference(t *testing.T) {
-	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer reg.Close()
-	host := strings.TrimPrefix(reg.URL, "http://")
-	img, err := tarball.Image(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(jobtest.PipfileImage(t))), nil }, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := fmt.Sprintf("%s/shop/api:1.4", host)
-	tag, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tag, img); err != nil {
-		t.Fatal(err)
-	}
+	ref := fmt.Sprintf("%s/shop/api:1.4", jobtest.StartRegistry(t))
+	jobtest.Push(t, ref, jobtest.PipfileImage(t))
 	e := newScanEnv(t, pypaDB(t), true, func(c *job.Config) { c.Inventories = job.DefaultInventories(scan.ImageOptions{}) })
 	operator := e.login(auth.RoleOperator).AccessToken
 	code, hdr, body := e.do("POST", "/api/v1/scans", operator, map[string]string{"image": ref})

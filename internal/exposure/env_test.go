@@ -1,24 +1,15 @@
 package exposure
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/kubeward/kubeward/internal/bus/inproc"
 	"github.com/kubeward/kubeward/internal/cluster"
@@ -68,27 +59,8 @@ type registryImages struct {
 // pushImages starts a registry and pushes the test images to it.
 func pushImages(t *testing.T) registryImages {
 	t.Helper()
-	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(reg.Close)
-	ri := registryImages{host: strings.TrimPrefix(reg.URL, "http://")}
-	push := func(ref string, archive []byte) string {
-		img, err := tarball.Image(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(archive)), nil }, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tag, err := name.ParseReference(ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := remote.Write(tag, img); err != nil {
-			t.Fatalf("push %s: %v", ref, err)
-		}
-		d, err := img.Digest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d.String()
-	}
+	ri := registryImages{host: jobtest.StartRegistry(t)}
+	push := func(ref string, archive []byte) string { return jobtest.Push(t, ref, archive) }
 	ri.vulnerable = ri.host + "/shop/api:1.4"
 	ri.vulnerableDigest = push(ri.vulnerable, jobtest.PipfileImage(t))
 	ri.clean = ri.host + "/base/clean:1"
