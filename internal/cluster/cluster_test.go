@@ -154,23 +154,7 @@ func TestAgainstAPIServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := json.MarshalIndent(m, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join("testdata", "servicemap.golden.json")
-		if *update {
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run with -update to create it)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("service map differs from %s:\n%s", path, got)
-		}
+		checkGolden(t, "servicemap.golden.json", "service map", m)
 		checkPolicies(t, m)
 		all, err := view.ServiceMap("")
 		if err != nil {
@@ -182,4 +166,27 @@ func TestAgainstAPIServer(t *testing.T) {
 	})
 
 	t.Run("network policy changes", func(t *testing.T) { testPolicyChanges(ctx, t, kc.Client, view) })
+}
+
+// checkGolden compares v, as indented JSON, with testdata/name (rewritten
+// with -update) and reports a difference as "<what> differs from …".
+func checkGolden(t *testing.T, name, what string, v any) {
+	t.Helper()
+	got, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from %s:\n%s", what, path, got)
+	}
 }

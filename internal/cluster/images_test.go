@@ -1,12 +1,8 @@
 package cluster_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -158,23 +154,7 @@ func TestImagesAgainstAPIServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := json.MarshalIndent(inv, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join("testdata", "images.golden.json")
-		if *update {
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run with -update to create it)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("inventory differs from %s:\n%s", path, got)
-		}
+		checkGolden(t, "images.golden.json", "inventory", inv)
 		// The pod counts add up to the Pods the test created.
 		pods, err := kc.Client.CoreV1().Pods("inventory").List(ctx, metav1.ListOptions{})
 		if err != nil {
